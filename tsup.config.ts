@@ -1,0 +1,27 @@
+import { defineConfig } from 'tsup';
+
+export default defineConfig([
+  {
+    entry: { index: 'src/index.ts' },
+    format: ['esm'],
+    outDir: 'dist/esm',
+    dts: true,
+    sourcemap: true,
+    clean: true,
+    target: 'node20',
+    platform: 'node',
+  },
+  {
+    // p-queue ships ESM only; the CommonJS build carries it inside so `require('shardline')`
+    // works on every Node >= 20 without relying on require(esm).
+    entry: { index: 'src/index.ts' },
+    format: ['cjs'],
+    outDir: 'dist/cjs',
+    dts: true,
+    sourcemap: true,
+    clean: true,
+    target: 'node20',
+    platform: 'node',
+    noExternal: ['p-queue', 'eventemitter3'],
+  },
+]);
