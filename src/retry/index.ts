@@ -1,0 +1,8 @@
+export {
+  RetryPolicy,
+  classifyEntryError,
+  classifyRequestError,
+  type Failure,
+  type FailureKind,
+  type RetryPolicyOptions,
+} from './policy.js';

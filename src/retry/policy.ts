@@ -1,0 +1,121 @@
+/**
+ * What to do with a failure, and how long to wait before trying again.
+ *
+ * Failures fall in three kinds: `throttled` (the shard or account is over its limits: wait and retry,
+ * unless `failIfThrottled`), `transient` (server errors, timeouts, broken connections: wait and retry)
+ * and `fatal` (the request can never succeed as it is: fail the records with the service's code).
+ * `invalid` is a fatal kind the producer may narrow down by splitting the request, so that one bad
+ * record does not take the others with it.
+ */
+export type FailureKind = 'throttled' | 'transient' | 'fatal' | 'invalid';
+
+/** A classified failure of a request or of one entry. */
+export interface Failure {
+  readonly kind: FailureKind;
+  /** The service's error code, or shardline's own (`RequestTimeout`, `NetworkError`, `HttpError`). */
+  readonly code: string;
+  readonly message: string;
+}
+
+const THROTTLING = new Set([
+  'ProvisionedThroughputExceededException',
+  'LimitExceededException',
+  'KMSThrottlingException',
+  'ThrottlingException',
+  'Throttling',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+  'SlowDown',
+]);
+
+// The stream or account is misconfigured: retrying cannot help until someone acts.
+const FATAL = new Set([
+  'ResourceNotFoundException',
+  'AccessDeniedException',
+  'KMSAccessDeniedException',
+  'KMSDisabledException',
+  'KMSInvalidStateException',
+  'KMSNotFoundException',
+  'KMSOptInRequired',
+  'UnrecognizedClientException',
+  'InvalidSignatureException',
+  'IncompleteSignature',
+  'MissingAuthenticationToken',
+  'ExpiredTokenException',
+  'CredentialsProviderError',
+  'DryRunOperationException',
+]);
+
+// The request itself was refused: one record in it may be the cause.
+const INVALID = new Set(['InvalidArgumentException', 'ValidationException', 'SerializationException']);
+
+/** Kinds of the error codes a PutRecords entry can carry. Unknown codes are treated as transient. */
+export function classifyEntryError(code: string): FailureKind {
+  return THROTTLING.has(code) ? 'throttled' : 'transient';
+}
+
+interface ErrorLike {
+  name?: unknown;
+  code?: unknown;
+  message?: unknown;
+  $fault?: unknown;
+  $metadata?: { httpStatusCode?: unknown };
+}
+
+/** Classifies an error thrown by a whole PutRecords call (the SDK's exceptions, HTTP and network errors). */
+export function classifyRequestError(error: unknown, timedOut: boolean): Failure {
+  const e = (typeof error === 'object' && error !== null ? error : {}) as ErrorLike;
+  const message = typeof e.message === 'string' ? e.message : String(error);
+  if (timedOut) return { kind: 'transient', code: 'RequestTimeout', message: 'no answer within requestTimeout' };
+  const name = typeof e.name === 'string' ? e.name : 'Error';
+  if (THROTTLING.has(name)) return { kind: 'throttled', code: name, message };
+  if (FATAL.has(name)) return { kind: 'fatal', code: name, message };
+  if (INVALID.has(name)) return { kind: 'invalid', code: name, message };
+  const status = typeof e.$metadata?.httpStatusCode === 'number' ? e.$metadata.httpStatusCode : undefined;
+  if (status === 413) return { kind: 'invalid', code: 'RequestEntityTooLarge', message };
+  if (status === 429) return { kind: 'throttled', code: name, message };
+  if (status !== undefined && status >= 400 && status < 500 && status !== 408 && e.$fault !== 'server') {
+    return { kind: 'fatal', code: name === 'Error' || name === 'Unknown' ? `HttpError${status}` : name, message };
+  }
+  if (status === undefined && typeof e.code === 'string') {
+    // Node's socket errors (ECONNRESET, ECONNREFUSED, EPIPE, ETIMEDOUT, …): the request may or may not have landed.
+    return { kind: 'transient', code: 'NetworkError', message: `${e.code}: ${message}` };
+  }
+  if (status === undefined && (name === 'TimeoutError' || name === 'AbortError')) {
+    return { kind: 'transient', code: 'RequestTimeout', message };
+  }
+  return { kind: 'transient', code: status !== undefined && (name === 'Error' || name === 'Unknown') ? `HttpError${status}` : name, message };
+}
+
+/** Options of a {@link RetryPolicy}. */
+export interface RetryPolicyOptions {
+  /** Backoff ceiling of the first retry, in ms. */
+  readonly minBackoff: number;
+  /** Largest backoff ceiling, in ms. */
+  readonly maxBackoff: number;
+  /** Source of randomness in [0, 1); replaceable for tests. */
+  readonly random?: () => number;
+}
+
+/**
+ * Exponential backoff with full jitter: the n-th retry waits a uniformly random time in
+ * [0, min(maxBackoff, minBackoff × 2^(n-1))). Full jitter spreads retries of many producers hitting
+ * the same shard, which is what stops a throttled shard from being stormed.
+ */
+export class RetryPolicy {
+  readonly minBackoff: number;
+  readonly maxBackoff: number;
+  readonly #random: () => number;
+
+  constructor(options: RetryPolicyOptions) {
+    this.minBackoff = options.minBackoff;
+    this.maxBackoff = options.maxBackoff;
+    this.#random = options.random ?? Math.random;
+  }
+
+  /** The wait before retry number `retry` (1 for the first retry), in ms. */
+  backoff(retry: number): number {
+    const ceiling = Math.min(this.maxBackoff, this.minBackoff * 2 ** Math.min(retry - 1, 30));
+    return Math.floor(this.#random() * ceiling);
+  }
+}
