@@ -3,3 +3,4 @@
  * @packageDocumentation
  */
 export { ShardlineError, ValidationError, DecodeError, UserRecordFailedError, ProducerClosedError, type Attempt } from './errors.js';
+export { ShardMap, HashKeyCache, hashKeyOfPartitionKey, hashKeyToDecimal, type HashKey, type ShardInfo } from './sharding/index.js';
