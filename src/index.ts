@@ -3,4 +3,15 @@
  * @packageDocumentation
  */
 export { ShardlineError, ValidationError, DecodeError, UserRecordFailedError, ProducerClosedError, type Attempt } from './errors.js';
+export {
+  Aggregator,
+  decodeRecord,
+  encodeAggregatedRecord,
+  AGGREGATED_PARTITION_KEY,
+  KPL_MAGIC,
+  type AggregatorEntry,
+  type AggregatorOptions,
+  type DecodedRecord,
+  type DeaggregatedRecord,
+} from './aggregation/index.js';
 export { ShardMap, HashKeyCache, hashKeyOfPartitionKey, hashKeyToDecimal, type HashKey, type ShardInfo } from './sharding/index.js';

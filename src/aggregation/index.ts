@@ -1,0 +1,24 @@
+/**
+ * KPL-compatible record aggregation: the envelope format and the per-shard {@link Aggregator}.
+ * @module
+ */
+export {
+  Aggregator,
+  AGGREGATED_PARTITION_KEY,
+  DEFAULT_AGGREGATION_MAX_COUNT,
+  DEFAULT_AGGREGATION_MAX_SIZE,
+  MAX_AGGREGATION_MAX_SIZE,
+  MIN_AGGREGATION_MAX_SIZE,
+} from './aggregator.js';
+export type { AggregatorEntry, AggregatorOptions, DrainedRecord } from './aggregator.js';
+export {
+  decodeRecord,
+  encodeAggregatedRecord,
+  ENVELOPE_OVERHEAD,
+  KPL_MAGIC,
+  lengthDelimitedSize,
+  NO_EXPLICIT_HASH_KEY,
+  recordFieldSize,
+  varintSize,
+} from './format.js';
+export type { DecodedRecord, DeaggregatedRecord, EncodableRecord, RecordTag } from './format.js';
