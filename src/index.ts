@@ -2,7 +2,16 @@
  * shardline: a pure-TypeScript producer for Amazon Kinesis Data Streams.
  * @packageDocumentation
  */
-export { ShardlineError, ValidationError, DecodeError, UserRecordFailedError, ProducerClosedError, type Attempt } from './errors.js';
+export { KinesisProducer, type PutResult, type UserRecord, type ProducerMetrics } from './producer.js';
+export { DEFAULTS, type ProducerOptions } from './config.js';
+export {
+  ShardlineError,
+  ValidationError,
+  DecodeError,
+  UserRecordFailedError,
+  ProducerClosedError,
+  type Attempt,
+} from './errors.js';
 export {
   Aggregator,
   decodeRecord,
@@ -15,3 +24,4 @@ export {
   type DeaggregatedRecord,
 } from './aggregation/index.js';
 export { ShardMap, HashKeyCache, hashKeyOfPartitionKey, hashKeyToDecimal, type HashKey, type ShardInfo } from './sharding/index.js';
+export { RetryPolicy, type FailureKind, type Failure } from './retry/index.js';

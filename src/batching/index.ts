@@ -1,0 +1,1 @@
+export { Collector, type CollectorEntry, type CollectorOptions } from './collector.js';

@@ -1,0 +1,131 @@
+/**
+ * Producer configuration: names and defaults follow the KPL's (camelCase), validated once, up front.
+ */
+import type { KinesisClient, KinesisClientConfig } from '@aws-sdk/client-kinesis';
+import { ValidationError } from './errors.js';
+import { validateInteger } from './validation.js';
+
+/** One mebibyte. */
+export const MiB = 1024 * 1024;
+
+/** Options of a {@link KinesisProducer}. Every option but the stream is optional; defaults are the KPL's. */
+export interface ProducerOptions {
+  /** Default stream for records that name none. Either this or `streamARN` (or both). */
+  streamName?: string;
+  /** Default stream ARN (recommended by AWS). Either this or `streamName` (or both). */
+  streamARN?: string;
+  /** AWS region, for the client shardline builds. Defaults to the SDK's resolution (AWS_REGION, profile). */
+  region?: string;
+  /** Endpoint URL, for the client shardline builds (e.g. a local Kinesis or a VPC endpoint). */
+  endpoint?: string;
+  /** Credentials for the client shardline builds. Defaults to the SDK's default credential chain. */
+  credentials?: KinesisClientConfig['credentials'];
+  /**
+   * A client of your own. shardline then uses it as it is: set `maxAttempts: 1` on it (shardline owns
+   * retries) and an HTTP/1.1 handler sized to `maxConnections` for the best results.
+   */
+  client?: KinesisClient;
+  /** Aggregate user records bound for the same shard into KPL envelopes. KPL: AggregationEnabled. Default true. */
+  aggregationEnabled?: boolean;
+  /** Most user records in one envelope. KPL: AggregationMaxCount. Default 4294967295. */
+  aggregationMaxCount?: number;
+  /** Most bytes in one envelope (magic, protobuf and MD5). KPL: AggregationMaxSize. Default 51200, 64..1048575 (the envelope and its 1-byte outer partition key must fit a 1 MiB record). */
+  aggregationMaxSize?: number;
+  /** Most Kinesis records in one PutRecords call. KPL: CollectionMaxCount. Default 500, 1..500. */
+  collectionMaxCount?: number;
+  /** Most bytes (data + partition keys) in one PutRecords call. KPL: CollectionMaxSize. Default 5 MiB. */
+  collectionMaxSize?: number;
+  /** Longest a record waits in buffers before it is sent, in ms. KPL: RecordMaxBufferedTime. Default 100. */
+  recordMaxBufferedTime?: number;
+  /** Longest a record may take, retries included, before it fails with `Expired`, in ms. KPL: RecordTtl. Default 30000. */
+  recordTtl?: number;
+  /** PutRecords calls in flight at once (and sockets). KPL: MaxConnections. Default 24, 1..256. */
+  maxConnections?: number;
+  /** Time allowed for one PutRecords call before it is aborted and retried, in ms. KPL: RequestTimeout. Default 6000. */
+  requestTimeout?: number;
+  /** Fail records throttled by the service at once instead of retrying them. KPL: FailIfThrottled. Default false. */
+  failIfThrottled?: boolean;
+  /** Largest user record (data + partition key, UTF-8 bytes). Default 1 MiB, at most 10 MiB. */
+  maxUserRecordSize?: number;
+  /** First retry backoff ceiling in ms; each retry doubles it (full jitter). Default 100. */
+  retryMinBackoff?: number;
+  /** Largest retry backoff ceiling in ms. Default 10000. */
+  retryMaxBackoff?: number;
+  /** Partition keys whose hash keys are cached (LRU). Default 10000; 0 turns the cache off. */
+  hashKeyCacheSize?: number;
+}
+
+/** Options after validation, every default filled in. */
+export interface ResolvedConfig {
+  readonly streamName: string | undefined;
+  readonly streamARN: string | undefined;
+  readonly aggregationEnabled: boolean;
+  readonly aggregationMaxCount: number;
+  readonly aggregationMaxSize: number;
+  readonly collectionMaxCount: number;
+  readonly collectionMaxSize: number;
+  readonly recordMaxBufferedTime: number;
+  readonly recordTtl: number;
+  readonly maxConnections: number;
+  readonly requestTimeout: number;
+  readonly failIfThrottled: boolean;
+  readonly maxUserRecordSize: number;
+  readonly retryMinBackoff: number;
+  readonly retryMaxBackoff: number;
+  readonly hashKeyCacheSize: number;
+}
+
+/** The defaults, as the KPL has them where it has the option. */
+export const DEFAULTS = {
+  aggregationEnabled: true,
+  aggregationMaxCount: 4294967295,
+  aggregationMaxSize: 51200,
+  collectionMaxCount: 500,
+  collectionMaxSize: 5 * MiB,
+  recordMaxBufferedTime: 100,
+  recordTtl: 30000,
+  maxConnections: 24,
+  requestTimeout: 6000,
+  failIfThrottled: false,
+  maxUserRecordSize: MiB,
+  retryMinBackoff: 100,
+  retryMaxBackoff: 10000,
+  hashKeyCacheSize: 10000,
+} as const satisfies Omit<ResolvedConfig, 'streamName' | 'streamARN'>;
+
+function integer(options: ProducerOptions, field: keyof typeof DEFAULTS, min: number, max: number): number {
+  return validateInteger(field, options[field] ?? DEFAULTS[field], min, max);
+}
+
+function boolean(options: ProducerOptions, field: 'aggregationEnabled' | 'failIfThrottled'): boolean {
+  const value = options[field] ?? DEFAULTS[field];
+  if (typeof value !== 'boolean') throw new ValidationError(field, 'a boolean', `got ${typeof value}`);
+  return value;
+}
+
+/** Validates producer options and fills in defaults. Throws {@link ValidationError} naming the option. */
+export function resolveConfig(options: ProducerOptions): ResolvedConfig {
+  const maxUserRecordSize = integer(options, 'maxUserRecordSize', 1, 10 * MiB);
+  const retryMinBackoff = integer(options, 'retryMinBackoff', 1, 600_000);
+  const aggregationMaxSize = integer(options, 'aggregationMaxSize', 64, MiB - 1);
+  const config: ResolvedConfig = {
+    streamName: options.streamName,
+    streamARN: options.streamARN,
+    aggregationEnabled: boolean(options, 'aggregationEnabled'),
+    aggregationMaxCount: integer(options, 'aggregationMaxCount', 1, 4294967295),
+    aggregationMaxSize,
+    collectionMaxCount: integer(options, 'collectionMaxCount', 1, 500),
+    // A request must hold the largest record and the largest envelope (with its 1-byte outer key).
+    collectionMaxSize: integer(options, 'collectionMaxSize', Math.max(maxUserRecordSize, aggregationMaxSize + 1), 10 * MiB),
+    recordMaxBufferedTime: integer(options, 'recordMaxBufferedTime', 0, 600_000),
+    recordTtl: integer(options, 'recordTtl', 1, 24 * 3600_000),
+    maxConnections: integer(options, 'maxConnections', 1, 256),
+    requestTimeout: integer(options, 'requestTimeout', 100, 600_000),
+    failIfThrottled: boolean(options, 'failIfThrottled'),
+    maxUserRecordSize,
+    retryMinBackoff,
+    retryMaxBackoff: integer(options, 'retryMaxBackoff', retryMinBackoff, 600_000),
+    hashKeyCacheSize: integer(options, 'hashKeyCacheSize', 0, 10_000_000),
+  };
+  return config;
+}

@@ -1,0 +1,180 @@
+/**
+ * The producer under faults injected by a loopback proxy in front of kinesalite (which itself never
+ * throttles or fails): partial failures, whole-request errors, timeouts, connection resets, TTL
+ * expiry and a missing stream. For each: records sent, read back, duplicates, failures by code.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { KinesisProducer, UserRecordFailedError, type PutResult, type ProducerOptions } from '../src/index.js';
+import { startFaultProxy, type FaultProxy, type Faults } from './support/fault-proxy.js';
+import { countIds, readStream } from './support/read-stream.js';
+import { createStream, localClient, startKinesalite, type LocalKinesis } from './support/servers.js';
+
+let server: LocalKinesis;
+let proxy: FaultProxy;
+let admin: KinesisClient;
+let streams = 0;
+
+beforeAll(async () => {
+  server = await startKinesalite();
+  proxy = await startFaultProxy({ target: server.endpoint, seed: 7 });
+  admin = localClient(server.endpoint);
+});
+
+afterEach(() => {
+  proxy.clearFaults();
+  proxy.resetStats();
+});
+
+afterAll(async () => {
+  admin.destroy();
+  await proxy.close();
+  await server.stop();
+});
+
+interface Outcome {
+  readonly sent: number;
+  readonly results: PutResult[];
+  readonly failures: UserRecordFailedError[];
+  readonly readBack: Map<string, number>;
+  readonly missing: string[];
+  readonly duplicates: number;
+}
+
+/** Puts `count` records through the proxy with the given faults, then reads the stream back directly. */
+async function produce(count: number, faults: Partial<Faults>, options: Partial<ProducerOptions> = {}): Promise<Outcome> {
+  const streamName = `faults-${++streams}`;
+  await createStream(admin, streamName, 2);
+  const producer = new KinesisProducer({
+    streamName,
+    client: localClient(proxy.endpoint),
+    retryMinBackoff: 20,
+    retryMaxBackoff: 200,
+    ...options,
+  });
+  proxy.setFaults(faults);
+  const settled = await Promise.allSettled(
+    Array.from({ length: count }, (_, i) => producer.put({ partitionKey: `pk-${i % 97}`, data: `${i}|payload-${i}` })),
+  );
+  await producer.close();
+  proxy.clearFaults();
+  const results: PutResult[] = [];
+  const failures: UserRecordFailedError[] = [];
+  for (const outcome of settled) {
+    if (outcome.status === 'fulfilled') results.push(outcome.value);
+    else if (outcome.reason instanceof UserRecordFailedError) failures.push(outcome.reason);
+    else throw outcome.reason;
+  }
+  const readBack = countIds((await readStream(admin, streamName)).records);
+  const missing: string[] = [];
+  let duplicates = 0;
+  for (let i = 0; i < count; i++) {
+    const n = readBack.get(`${i}`) ?? 0;
+    if (n === 0) missing.push(`${i}`);
+    duplicates += Math.max(0, n - 1);
+  }
+  return { sent: count, results, failures, readBack, missing, duplicates };
+}
+
+describe('KinesisProducer under faults', () => {
+  it.each([true, false])('retries entries failed with ProvisionedThroughputExceeded and InternalFailure until all are written (aggregation %s)', async (aggregationEnabled) => {
+    // Small envelopes, so that requests carry enough entries for both codes to be drawn.
+    const outcome = await produce(3000, { entryFailureRate: 0.3, entryErrorCode: 'mix' }, { aggregationEnabled, aggregationMaxSize: 1024 });
+    expect(outcome.failures).toEqual([]);
+    expect(outcome.missing).toEqual([]);
+    expect(outcome.duplicates).toBe(0); // failed entries were never forwarded
+    const retried = outcome.results.filter((r) => r.attempts.length > 1);
+    expect(retried.length).toBeGreaterThan(0);
+    const codes = new Set(retried.flatMap((r) => r.attempts.filter((a) => !a.success).map((a) => a.errorCode)));
+    expect(codes).toEqual(new Set(['ProvisionedThroughputExceededException', 'InternalFailure']));
+    for (const result of retried) {
+      expect(result.attempts.at(-1)!.success).toBe(true);
+      expect(result.attempts.slice(0, -1).every((a) => !a.success && a.errorMessage !== undefined)).toBe(true);
+      // Retries wait their backoff: the attempt after a failure was sent no sooner than it failed.
+      expect(result.attempts[1]!.delayMs).toBeGreaterThanOrEqual(0);
+    }
+  });
+
+  it('retries whole requests answered 500 and 503', async () => {
+    const outcome = await produce(1000, { requestFailure: { kind: ['InternalFailure', 'ServiceUnavailable'], count: 4 } });
+    expect(outcome.failures).toEqual([]);
+    expect(outcome.missing).toEqual([]);
+    expect(outcome.duplicates).toBe(0);
+    const codes = new Set(outcome.results.flatMap((r) => r.attempts.filter((a) => !a.success).map((a) => a.errorCode)));
+    expect(codes.size).toBeGreaterThan(0);
+    expect(codes).toEqual(new Set(['InternalFailure', 'ServiceUnavailable']));
+  });
+
+  it('aborts requests that outlive requestTimeout and retries them; nothing is lost', async () => {
+    const outcome = await produce(500, { stall: { count: 2 } }, { requestTimeout: 300 });
+    expect(outcome.failures).toEqual([]);
+    expect(outcome.missing).toEqual([]);
+    const timedOut = outcome.results.filter((r) => r.attempts.some((a) => a.errorCode === 'RequestTimeout'));
+    expect(timedOut.length).toBeGreaterThan(0);
+    for (const result of timedOut) expect(result.attempts[0]!.durationMs).toBeGreaterThanOrEqual(290);
+  });
+
+  it('keeps records written before a connection reset: duplicates are possible, losses are not', async () => {
+    const outcome = await produce(1000, { resetAfterForward: { count: 2 } });
+    expect(outcome.failures).toEqual([]);
+    expect(outcome.missing).toEqual([]);
+    const resetAttempts = outcome.results.reduce((n, r) => n + r.attempts.filter((a) => a.errorCode === 'NetworkError').length, 0);
+    expect(proxy.stats.resetsAfterForward).toBe(2);
+    expect(resetAttempts).toBeGreaterThan(0);
+    // Every reset request had been written, so each attempt it ended left one extra copy behind.
+    expect(outcome.duplicates).toBe(resetAttempts);
+  });
+
+  it('fails records with Expired and all their attempts once recordTtl runs out', async () => {
+    const started = performance.now();
+    const outcome = await produce(200, { entryFailureRate: 1 }, { recordTtl: 800 });
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect(outcome.results).toEqual([]);
+    expect(outcome.failures).toHaveLength(200);
+    for (const failure of outcome.failures) {
+      expect(failure.errorCode).toBe('Expired');
+      expect(failure.attempts.length).toBeGreaterThanOrEqual(1);
+      expect(failure.attempts.every((a) => !a.success && a.errorCode === 'ProvisionedThroughputExceededException')).toBe(true);
+      expect(failure.message).toContain(failure.partitionKey);
+      expect(failure.message).not.toContain('payload');
+    }
+    expect(outcome.readBack.size).toBe(0);
+  });
+
+  it('fails throttled records at once with failIfThrottled', async () => {
+    const outcome = await produce(100, { entryFailureRate: 1, entryErrorCode: 'ProvisionedThroughputExceededException' }, { failIfThrottled: true });
+    expect(outcome.failures).toHaveLength(100);
+    for (const failure of outcome.failures) {
+      expect(failure.errorCode).toBe('ProvisionedThroughputExceededException');
+      expect(failure.attempts).toHaveLength(1);
+    }
+  });
+
+  it('fails fast with ResourceNotFoundException for a missing stream', async () => {
+    const producer = new KinesisProducer({ streamName: 'no-such-stream', client: localClient(server.endpoint) });
+    const started = performance.now();
+    const settled = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => producer.put({ partitionKey: `k${i}`, data: 'x' })));
+    expect(performance.now() - started).toBeLessThan(2000);
+    for (const outcome of settled) {
+      expect(outcome.status).toBe('rejected');
+      const error = (outcome as PromiseRejectedResult).reason as UserRecordFailedError;
+      expect(error).toBeInstanceOf(UserRecordFailedError);
+      expect(error.errorCode).toBe('ResourceNotFoundException');
+      expect(error.attempts).toHaveLength(1);
+    }
+    await producer.close();
+  });
+
+  it('splits a request the service refuses as invalid, so the other records still go through', async () => {
+    const outcome = await produce(400, { requestFailure: { kind: 'InvalidArgumentException', count: 1 } }, { aggregationEnabled: false });
+    expect(outcome.failures).toEqual([]);
+    expect(outcome.missing).toEqual([]);
+    const split = outcome.results.filter((r) => r.attempts[0]!.errorCode === 'InvalidArgumentException');
+    expect(split.length).toBeGreaterThan(0);
+  });
+
+  it('fails the one record of a request refused as invalid', async () => {
+    const outcome = await produce(1, { requestFailure: { kind: 'InvalidArgumentException', count: 1 } });
+    expect(outcome.failures.map((f) => f.errorCode)).toEqual(['InvalidArgumentException']);
+  });
+});
