@@ -53,6 +53,15 @@ export interface ProducerOptions {
   retryMaxBackoff?: number;
   /** Partition keys whose hash keys are cached (LRU). Default 10000; 0 turns the cache off. */
   hashKeyCacheSize?: number;
+  /**
+   * Percent of each shard's limits (1,000 records/s, 1 MiB/s) the producer lets out toward it.
+   * KPL: RateLimit. Default 150, 1..10000. Throttling answers lower the rate below this (see docs/flow-control.md).
+   */
+  rateLimit?: number;
+  /** Most user records held (buffered, in flight or waiting to retry) before `put()` refuses more. Default 100000. */
+  maxOutstandingRecords?: number;
+  /** Most bytes of user records (data + partition key) held before `put()` refuses more. Default 64 MiB. */
+  maxOutstandingBytes?: number;
 }
 
 /** Options after validation, every default filled in. */
@@ -73,6 +82,9 @@ export interface ResolvedConfig {
   readonly retryMinBackoff: number;
   readonly retryMaxBackoff: number;
   readonly hashKeyCacheSize: number;
+  readonly rateLimit: number;
+  readonly maxOutstandingRecords: number;
+  readonly maxOutstandingBytes: number;
 }
 
 /** The defaults, as the KPL has them where it has the option. */
@@ -91,6 +103,9 @@ export const DEFAULTS = {
   retryMinBackoff: 100,
   retryMaxBackoff: 10000,
   hashKeyCacheSize: 10000,
+  rateLimit: 150,
+  maxOutstandingRecords: 100_000,
+  maxOutstandingBytes: 64 * MiB,
 } as const satisfies Omit<ResolvedConfig, 'streamName' | 'streamARN'>;
 
 function integer(options: ProducerOptions, field: keyof typeof DEFAULTS, min: number, max: number): number {
@@ -115,8 +130,9 @@ export function resolveConfig(options: ProducerOptions): ResolvedConfig {
     aggregationMaxCount: integer(options, 'aggregationMaxCount', 1, 4294967295),
     aggregationMaxSize,
     collectionMaxCount: integer(options, 'collectionMaxCount', 1, 500),
-    // A request must hold the largest record and the largest envelope (with its 1-byte outer key).
-    collectionMaxSize: integer(options, 'collectionMaxSize', Math.max(maxUserRecordSize, aggregationMaxSize + 1), 10 * MiB),
+    // A request must hold the largest envelope (with its 1-byte outer key). A user record larger
+    // than a request goes alone in one (streams taking records over 1 MiB take 10 MiB requests).
+    collectionMaxSize: integer(options, 'collectionMaxSize', Math.max(MiB, aggregationMaxSize + 1), 10 * MiB),
     recordMaxBufferedTime: integer(options, 'recordMaxBufferedTime', 0, 600_000),
     recordTtl: integer(options, 'recordTtl', 1, 24 * 3600_000),
     maxConnections: integer(options, 'maxConnections', 1, 256),
@@ -125,7 +141,11 @@ export function resolveConfig(options: ProducerOptions): ResolvedConfig {
     maxUserRecordSize,
     retryMinBackoff,
     retryMaxBackoff: integer(options, 'retryMaxBackoff', retryMinBackoff, 600_000),
-    hashKeyCacheSize: integer(options, 'hashKeyCacheSize', 0, 10_000_000),
+    hashKeyCacheSize: integer(options, 'hashKeyCacheSize', 0, 1_000_000),
+    rateLimit: integer(options, 'rateLimit', 1, 10_000),
+    maxOutstandingRecords: integer(options, 'maxOutstandingRecords', 1, 100_000_000),
+    // Twice the largest record, so that a producer drained to its low-water mark takes any record.
+    maxOutstandingBytes: integer(options, 'maxOutstandingBytes', 2 * maxUserRecordSize, Number.MAX_SAFE_INTEGER),
   };
   return config;
 }

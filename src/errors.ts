@@ -84,3 +84,18 @@ export class ProducerClosedError extends ShardlineError {
     super('the producer is closed', 'ProducerClosed', false);
   }
 }
+
+/**
+ * `put()` refused a record because the producer already holds `maxOutstandingRecords` records or
+ * the record would take it past `maxOutstandingBytes`. Nothing was buffered; `await
+ * producer.ready()` and put it again.
+ */
+export class BackpressureError extends ShardlineError {
+  /** The bound that was reached: `maxOutstandingRecords` or `maxOutstandingBytes`. */
+  readonly limit: 'maxOutstandingRecords' | 'maxOutstandingBytes';
+
+  constructor(limit: 'maxOutstandingRecords' | 'maxOutstandingBytes', value: number) {
+    super(`the producer holds as much as ${limit} (${value}) allows; await ready() before putting more`, 'Backpressure', true);
+    this.limit = limit;
+  }
+}

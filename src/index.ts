@@ -2,7 +2,7 @@
  * shardline: a pure-TypeScript producer for Amazon Kinesis Data Streams.
  * @packageDocumentation
  */
-export { KinesisProducer, type PutResult, type UserRecord, type ProducerMetrics } from './producer.js';
+export { KinesisProducer, type PutResult, type UserRecord, type ProducerMetrics, type StreamStatus } from './producer.js';
 export { DEFAULTS, type ProducerOptions } from './config.js';
 export {
   ShardlineError,
@@ -10,6 +10,7 @@ export {
   DecodeError,
   UserRecordFailedError,
   ProducerClosedError,
+  BackpressureError,
   type Attempt,
 } from './errors.js';
 export {
@@ -23,5 +24,15 @@ export {
   type DecodedRecord,
   type DeaggregatedRecord,
 } from './aggregation/index.js';
-export { ShardMap, HashKeyCache, hashKeyOfPartitionKey, hashKeyToDecimal, type HashKey, type ShardInfo } from './sharding/index.js';
+export {
+  ShardMap,
+  HashKeyCache,
+  hashKeyOfPartitionKey,
+  hashKeyToDecimal,
+  describeStreamCapabilities,
+  type HashKey,
+  type ShardInfo,
+  type StreamCapabilities,
+} from './sharding/index.js';
+export { RateLimiter, type RateLimiterOptions } from './batching/index.js';
 export { RetryPolicy, type FailureKind, type Failure } from './retry/index.js';

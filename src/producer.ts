@@ -1,22 +1,31 @@
 /**
- * The producer: wires validation, shard prediction, aggregation, collection, sending and retries.
+ * The producer: wires validation, shard prediction, aggregation, rate limiting, collection, sending
+ * and retries.
  *
- *   put() → validate → hash key → ShardMap.lookup → Aggregator (per shard) → Collector (per stream)
- *         → p-queue (maxConnections) → PutRecords → settle, or RetryPolicy → back to the ShardMap
+ *   put() → validate → hash key → ShardMap.lookup → Aggregator (per shard) → RateLimiter (per shard)
+ *         → Collector (per stream) → p-queue (maxConnections) → PutRecords
+ *         → settle, or RetryPolicy → back to the ShardMap
  *
  * Every user record is a {@link PendingRecord} from `put()` until its promise settles, which happens
- * exactly once: `#succeed` and `#fail` are the only places that settle, and both remove the record
- * from `#outstanding` first.
+ * exactly once: `#settle` is the only place that removes a record from `#outstanding`, and the
+ * record is resolved or rejected only when that removal happened.
  */
 import { PutRecordsCommand, type KinesisClient, type PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
 import PQueue from 'p-queue';
 import { Aggregator } from './aggregation/index.js';
-import { Collector } from './batching/index.js';
+import { Collector, DeadlineQueue, RateLimiter } from './batching/index.js';
 import { createKinesisClient } from './client.js';
 import { resolveConfig, type ProducerOptions, type ResolvedConfig } from './config.js';
-import { ProducerClosedError, UserRecordFailedError, type Attempt } from './errors.js';
+import { BackpressureError, ProducerClosedError, UserRecordFailedError, type Attempt } from './errors.js';
 import { RetryPolicy, classifyEntryError, classifyRequestError, type Failure } from './retry/index.js';
-import { HashKeyCache, ShardMap, hashKeyToDecimal, type HashKey } from './sharding/index.js';
+import {
+  HashKeyCache,
+  ShardMap,
+  describeStreamCapabilities,
+  hashKeyToDecimal,
+  type HashKey,
+  type StreamCapabilities,
+} from './sharding/index.js';
 import { validateStreamRef, validateUserRecord } from './validation.js';
 
 /** A record to put. `data` is bytes, or a string sent as its UTF-8 bytes. */
@@ -70,6 +79,25 @@ export interface ProducerMetrics {
   readonly requestsInFlight: number;
   /** Failed attempts by error code, whole-request errors counted once per Kinesis record. KPL: ErrorsByCode. */
   readonly errorsByCode: Readonly<Record<string, number>>;
+  /** Bytes of user records held (data + partition keys). */
+  readonly outstandingBytes: number;
+  /** `put()` calls refused with `BackpressureError`. */
+  readonly backpressureRejections: number;
+}
+
+/** What the producer knows of one stream (see {@link KinesisProducer.streamStatus}). */
+export interface StreamStatus {
+  /** The stream's capabilities, once read; undefined while being read or when they could not be. */
+  readonly capabilities: StreamCapabilities | undefined;
+  /**
+   * Whether records for this stream are aggregated now: needs `aggregationEnabled`, capabilities
+   * read, and a stream that does not distribute records itself (RecordDistributionStrategy AUTO).
+   */
+  readonly aggregating: boolean;
+  /** Open shards in the producer's map (0 until it is loaded). */
+  readonly openShards: number;
+  /** Why capabilities or the shard map could not be read, when that is so. */
+  readonly lastError: Error | undefined;
 }
 
 /** A user record from `put()` until it settles. */
@@ -99,17 +127,23 @@ interface KinesisRecord {
   readonly explicitHashKey: string | undefined;
   readonly size: number;
   readonly aggregated: boolean;
-  /** The shard the records were aggregated for; undefined when sent raw without a prediction. */
+  /** The shard the record is predicted for; undefined when sent without a prediction. */
   readonly predictedShardId: string | undefined;
   readonly userRecords: PendingRecord[];
+  /** The earliest `expiresAt` of its user records: the order it leaves a rate-limit queue in. */
+  readonly expiresAt: number;
+  /** When it must leave the buffers (the earliest buffering deadline of its user records). */
+  bufferDeadline: number;
 }
 
-/** Aggregation buffer of one shard. */
-interface ShardSlot {
+/** Buffers of one shard: its aggregator, and the Kinesis records waiting for its rate limit. */
+interface ShardState {
   readonly shardId: string;
   readonly aggregator: Aggregator<PendingRecord>;
-  /** When the oldest record in it must leave. */
+  /** When the oldest record in the aggregator must leave. */
   deadline: number;
+  readonly limiter: RateLimiter;
+  readonly queue: DeadlineQueue<KinesisRecord>;
 }
 
 /** Everything the producer keeps for one stream. */
@@ -117,10 +151,16 @@ interface StreamPipeline {
   readonly streamName: string | undefined;
   readonly streamARN: string | undefined;
   readonly shardMap: ShardMap;
-  readonly slots: Map<string, ShardSlot>;
+  readonly shards: Map<string, ShardState>;
   readonly collector: Collector<KinesisRecord>;
   collectorDeadline: number;
-  /** Records that arrived before the shard map was first loaded; they wait for it until their deadline. */
+  /** Undefined until read, or when they could not be read (then `capabilitiesError` says why). */
+  capabilities: StreamCapabilities | undefined;
+  capabilitiesError: Error | undefined;
+  /** True while DescribeStreamSummary is being asked (or retried after a transient failure). */
+  capabilitiesLoading: boolean;
+  capabilityReads: number;
+  /** Records that arrived before the stream was known (capabilities, first map); they wait up to recordMaxBufferedTime. */
   waiting: PendingRecord[];
   waitingDeadline: number;
 }
@@ -128,11 +168,14 @@ interface StreamPipeline {
 // The KPL's outer partition key for envelopes; the explicit hash key does the routing.
 const ENVELOPE_PARTITION_KEY = 'a';
 const now = (): number => performance.now();
+const byExpiry = (record: KinesisRecord): number => record.expiresAt;
+// Metadata calls (DescribeStreamSummary) back off like the shard map: 1 s doubling to 30 s.
+const METADATA_RETRY = new RetryPolicy({ minBackoff: 1000, maxBackoff: 30_000 });
 
 /**
  * A Kinesis producer: `put()` user records, `await` their results. Records bound for the same shard
- * are aggregated into KPL envelopes (readable by the KCL and aws-kinesis-agg), collected into
- * PutRecords calls, retried on failure until `recordTtl`, and settled one by one.
+ * are aggregated into KPL envelopes (readable by the KCL and aws-kinesis-agg), held to each shard's
+ * rate, collected into PutRecords calls, retried on failure until `recordTtl`, and settled one by one.
  *
  * ```ts
  * const producer = new KinesisProducer({ streamName: 'events', region: 'us-east-1' });
@@ -150,7 +193,11 @@ export class KinesisProducer {
   readonly #streams = new Map<string, StreamPipeline>();
   /** Unsettled records in arrival order: the first is the oldest. */
   readonly #outstanding = new Set<PendingRecord>();
+  #outstandingBytes = 0;
   readonly #flushWaiters: { readonly lastId: number; readonly resolve: () => void }[] = [];
+  /** Set when a put was refused or `ready()` found no room; cleared at the low-water mark. */
+  #saturated = false;
+  #readyWaiters: (() => void)[] = [];
   readonly #counts = {
     userRecordsReceived: 0,
     userRecordsPut: 0,
@@ -159,6 +206,7 @@ export class KinesisProducer {
     kinesisRecordsPut: 0,
     kinesisRecordsDataPut: 0,
     putRecordsRequests: 0,
+    backpressureRejections: 0,
   };
   readonly #errorsByCode = new Map<string, number>();
   #nextId = 1;
@@ -167,7 +215,7 @@ export class KinesisProducer {
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
 
-  /** Validates the options (throws `ValidationError`) and starts loading the default stream's shard map. */
+  /** Validates the options (throws `ValidationError`) and starts learning the default stream. */
   constructor(options: ProducerOptions) {
     this.#config = resolveConfig(options);
     this.#ownsClient = options.client === undefined;
@@ -197,22 +245,42 @@ export class KinesisProducer {
       ...this.#counts,
       requestsInFlight: this.#queue.pending,
       errorsByCode: Object.fromEntries(this.#errorsByCode),
+      outstandingBytes: this.#outstandingBytes,
+    };
+  }
+
+  /** What the producer knows of a stream it has written to (or of its default stream). */
+  streamStatus(stream: { streamName?: string; streamARN?: string } = {}): StreamStatus | undefined {
+    const pipeline = this.#streams.get(this.#streamKey(...this.#streamOf(stream)));
+    if (pipeline === undefined) return undefined;
+    return {
+      capabilities: pipeline.capabilities,
+      aggregating: this.#aggregates(pipeline),
+      openShards: pipeline.shardMap.shards.length,
+      lastError: pipeline.capabilitiesError ?? pipeline.shardMap.lastError,
     };
   }
 
   /**
    * Puts a user record. Resolves once it is written, with its shard and sequence number; rejects
    * with `UserRecordFailedError` when it cannot be (its code is the service's, or `Expired`).
-   * Throws `ValidationError` synchronously-in-the-promise for bad input, before anything is buffered,
+   * Rejects at once, buffering nothing, with `ValidationError` for bad input, `BackpressureError`
+   * when the producer holds `maxOutstandingRecords` or `maxOutstandingBytes` (await `ready()`),
    * and `ProducerClosedError` after `close()`.
    */
   put(record: UserRecord): Promise<PutResult> {
     try {
       if (this.#closed) throw new ProducerClosedError();
-      const streamName = record.streamName ?? (record.streamARN === undefined ? this.#config.streamName : undefined);
-      const streamARN = record.streamARN ?? (record.streamName === undefined ? this.#config.streamARN : undefined);
-      const stream = this.#pipeline(streamName, streamARN);
-      const valid = validateUserRecord(record, this.#config.maxUserRecordSize);
+      const stream = this.#pipeline(...this.#streamOf(record));
+      const maxSize = Math.min(this.#config.maxUserRecordSize, stream.capabilities?.maxRecordSize ?? Infinity);
+      const valid = validateUserRecord(record, maxSize);
+      const size = valid.data.length + valid.partitionKeyBytes;
+      if (this.#outstanding.size >= this.#config.maxOutstandingRecords) {
+        throw this.#refuse('maxOutstandingRecords', this.#config.maxOutstandingRecords);
+      }
+      if (this.#outstandingBytes + size > this.#config.maxOutstandingBytes) {
+        throw this.#refuse('maxOutstandingBytes', this.#config.maxOutstandingBytes);
+      }
       const hashKey = this.#hashKeys.get(valid.partitionKey, valid.explicitHashKey);
       return new Promise<PutResult>((resolve, reject) => {
         const arrivedAt = now();
@@ -221,7 +289,7 @@ export class KinesisProducer {
           partitionKey: valid.partitionKey,
           explicitHashKey: valid.explicitHashKey,
           data: valid.data,
-          size: valid.data.length + valid.partitionKeyBytes,
+          size,
           hashKey,
           stream,
           arrivedAt,
@@ -232,6 +300,7 @@ export class KinesisProducer {
           reject,
         };
         this.#outstanding.add(pending);
+        this.#outstandingBytes += size;
         this.#counts.userRecordsReceived++;
         this.#route(pending, arrivedAt);
       });
@@ -241,9 +310,22 @@ export class KinesisProducer {
   }
 
   /**
+   * Resolves when `put()` may be called again without `BackpressureError`: at once while the
+   * producer has room for a record of any size, otherwise once what it holds has fallen to half of
+   * `maxOutstandingRecords` and of `maxOutstandingBytes` (the low-water mark, so a producer at its
+   * bound is fed in batches rather than one record at a time). Never rejects.
+   */
+  ready(): Promise<void> {
+    if (!this.#saturated && this.#hasRoom()) return Promise.resolve();
+    this.#saturated = true;
+    return new Promise((resolve) => this.#readyWaiters.push(resolve));
+  }
+
+  /**
    * Sends everything buffered now, without waiting for `recordMaxBufferedTime`, and resolves when
    * every record put before the call has settled (succeeded or failed). Retries of those records
-   * also go out without buffering delay while the flush lasts. Never rejects.
+   * also go out without buffering delay while the flush lasts; shard rate limits still hold.
+   * Never rejects.
    */
   async flush(): Promise<void> {
     const lastId = this.#nextId - 1;
@@ -273,95 +355,198 @@ export class KinesisProducer {
     if (this.#ownsClient) this.#client.destroy();
   }
 
+  // ---- backpressure -----------------------------------------------------------------------------
+
+  #hasRoom(): boolean {
+    return (
+      this.#outstanding.size < this.#config.maxOutstandingRecords &&
+      this.#outstandingBytes + this.#config.maxUserRecordSize <= this.#config.maxOutstandingBytes
+    );
+  }
+
+  #refuse(limit: 'maxOutstandingRecords' | 'maxOutstandingBytes', value: number): BackpressureError {
+    this.#saturated = true;
+    this.#counts.backpressureRejections++;
+    return new BackpressureError(limit, value);
+  }
+
+  /** The one place a record leaves `#outstanding`; false if it had already settled. */
+  #settle(user: PendingRecord): boolean {
+    if (!this.#outstanding.delete(user)) return false;
+    this.#outstandingBytes -= user.size;
+    if (
+      this.#saturated &&
+      this.#outstanding.size <= this.#config.maxOutstandingRecords / 2 &&
+      this.#outstandingBytes <= this.#config.maxOutstandingBytes / 2
+    ) {
+      this.#saturated = false;
+      const waiters = this.#readyWaiters;
+      this.#readyWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+    return true;
+  }
+
   // ---- stream pipelines -------------------------------------------------------------------------
 
+  #streamOf(ref: { streamName?: string | undefined; streamARN?: string | undefined }): [string | undefined, string | undefined] {
+    if (ref.streamName === undefined && ref.streamARN === undefined) return [this.#config.streamName, this.#config.streamARN];
+    return [ref.streamName, ref.streamARN];
+  }
+
+  #streamKey(streamName: string | undefined, streamARN: string | undefined): string {
+    return `${streamName ?? ''}\n${streamARN ?? ''}`;
+  }
+
   #pipeline(streamName: string | undefined, streamARN: string | undefined): StreamPipeline {
-    const key = `${streamName ?? ''}\n${streamARN ?? ''}`;
-    let stream = this.#streams.get(key);
-    if (stream !== undefined) return stream;
+    const key = this.#streamKey(streamName, streamARN);
+    const known = this.#streams.get(key);
+    if (known !== undefined) return known;
     validateStreamRef({ streamName, streamARN });
     const shardMap = new ShardMap({ client: this.#client, streamName, streamARN });
-    const created: StreamPipeline = {
+    const stream: StreamPipeline = {
       streamName,
       streamARN,
       shardMap,
-      slots: new Map(),
+      shards: new Map(),
       collector: new Collector<KinesisRecord>(this.#config),
       collectorDeadline: Infinity,
+      capabilities: undefined,
+      capabilitiesError: undefined,
+      capabilitiesLoading: false,
+      capabilityReads: 0,
       waiting: [],
       waitingDeadline: Infinity,
     };
-    stream = created;
-    shardMap.onUpdate = () => this.#onShardMapUpdate(created);
-    this.#streams.set(key, created);
-    if (this.#config.aggregationEnabled) {
-      // Failures are kept in the map (lastError) and retried by it with backoff; records go out raw meanwhile.
-      shardMap.refresh().catch(() => undefined);
-    }
-    return created;
+    shardMap.onUpdate = () => this.#onStreamUpdate(stream);
+    this.#streams.set(key, stream);
+    this.#readCapabilities(stream);
+    // Failures are kept in the map (lastError) and retried by it with backoff; records go out raw meanwhile.
+    shardMap.refresh().catch(() => undefined);
+    return stream;
   }
 
-  /** Re-routes records waiting for the map, and those buffered for shards that are no longer open. */
-  #onShardMapUpdate(stream: StreamPipeline): void {
+  /**
+   * Reads the stream's capabilities, retrying transient failures with backoff. Until they are known
+   * the producer does not aggregate for the stream: aggregating on a stream that distributes records
+   * itself would have the KCL drop the envelopes, so not knowing means not aggregating.
+   */
+  #readCapabilities(stream: StreamPipeline): void {
+    if (stream.capabilitiesLoading || this.#closed) return;
+    stream.capabilitiesLoading = true;
+    describeStreamCapabilities(this.#client, stream).then(
+      (capabilities) => {
+        stream.capabilities = capabilities;
+        stream.capabilitiesError = undefined;
+        stream.capabilitiesLoading = false;
+        stream.capabilityReads = 0;
+        this.#onStreamUpdate(stream);
+      },
+      (error: unknown) => {
+        const failure = classifyRequestError(error, false);
+        stream.capabilitiesError = error instanceof Error ? error : new Error(String(error));
+        stream.capabilityReads++;
+        if (failure.kind === 'fatal' || failure.kind === 'invalid') {
+          // E.g. no kinesis:DescribeStreamSummary permission: write raw, and say why in streamStatus().
+          stream.capabilitiesLoading = false;
+          this.#onStreamUpdate(stream);
+          return;
+        }
+        setTimeout(() => {
+          stream.capabilitiesLoading = false;
+          this.#readCapabilities(stream);
+        }, METADATA_RETRY.backoff(stream.capabilityReads)).unref();
+        // Records waiting for the stream go out raw (after their wait) rather than wait for retries.
+        this.#onStreamUpdate(stream);
+      },
+    );
+  }
+
+  /** Whether records for the stream are aggregated now (see {@link StreamStatus.aggregating}). */
+  #aggregates(stream: StreamPipeline): boolean {
+    return this.#config.aggregationEnabled && stream.capabilities !== undefined && !stream.capabilities.serviceManagedDistribution;
+  }
+
+  /** Whether records for the stream should wait a little for what the producer is still learning of it. */
+  #learning(stream: StreamPipeline): boolean {
+    return (stream.capabilities === undefined && stream.capabilitiesLoading && stream.capabilityReads === 0) ||
+      (!stream.shardMap.ready && stream.shardMap.loading);
+  }
+
+  /** Re-routes records waiting for the stream, and those buffered for shards that are no longer open. */
+  #onStreamUpdate(stream: StreamPipeline): void {
     const t = now();
-    const waiting = stream.waiting;
-    stream.waiting = [];
-    stream.waitingDeadline = Infinity;
-    for (const record of waiting) this.#route(record, t);
-    for (const slot of stream.slots.values()) {
-      if (slot.aggregator.count === 0 || stream.shardMap.isOpen(slot.shardId)) continue;
-      for (const record of slot.aggregator.drain().entries) this.#route(record, t);
+    if (!this.#learning(stream)) {
+      const waiting = stream.waiting;
+      stream.waiting = [];
+      stream.waitingDeadline = Infinity;
+      for (const record of waiting) this.#route(record, t);
+    }
+    for (const shard of stream.shards.values()) {
+      if (stream.shardMap.isOpen(shard.shardId)) continue;
+      stream.shards.delete(shard.shardId);
+      for (const record of shard.aggregator.drain().entries) this.#route(record, t);
+      for (const queued of shard.queue.drain()) for (const record of queued.userRecords) this.#route(record, t);
     }
   }
 
   // ---- routing and buffering --------------------------------------------------------------------
 
-  /** Sends a record on its way: into its shard's aggregator, or raw into the collector. */
+  /** Sends a record on its way: into its shard's aggregator, through its shard's rate limit, or raw. */
   #route(record: PendingRecord, t: number): void {
     const stream = record.stream;
     const deadline = this.#flushing > 0 ? t : t + this.#config.recordMaxBufferedTime;
-    if (!this.#config.aggregationEnabled || record.size > this.#config.aggregationMaxSize) {
-      this.#collect(stream, this.#raw(record, undefined), deadline);
-      return;
-    }
-    const map = stream.shardMap;
-    if (!map.ready) {
-      // Waiting for a map being loaded is bounded by recordMaxBufferedTime, even while flushing.
+    if (this.#learning(stream)) {
+      // Waiting to learn the stream is bounded by recordMaxBufferedTime, even while flushing.
       const waitUntil = t + this.#config.recordMaxBufferedTime;
-      if (map.loading && waitUntil > t) {
+      if (waitUntil > t) {
         stream.waiting.push(record);
         if (waitUntil < stream.waitingDeadline) stream.waitingDeadline = waitUntil;
         this.#armTimer(stream.waitingDeadline);
-      } else {
-        // The KPL's rule: no map, no aggregation. The service routes raw records by their own keys.
-        this.#collect(stream, this.#raw(record, undefined), deadline);
+        return;
       }
+    }
+    if (stream.capabilities !== undefined && record.size > stream.capabilities.maxRecordSize) {
+      this.#fail(record, 'ValidationError', `data + partitionKey is ${record.size} bytes; the stream takes ${stream.capabilities.maxRecordSize}`);
       return;
     }
-    const shard = map.lookup(record.hashKey);
+    // A stream that distributes records itself ignores keys: no prediction, no per-shard limit.
+    const shard = stream.capabilities?.serviceManagedDistribution === true ? undefined : stream.shardMap.lookup(record.hashKey);
     if (shard === undefined) {
-      this.#collect(stream, this.#raw(record, undefined), deadline);
+      // The KPL's rule: no map, no aggregation. The service routes raw records by their own keys.
+      this.#collect(stream, this.#raw(record, undefined, deadline), deadline);
       return;
     }
-    let slot = stream.slots.get(shard.shardId);
-    if (slot === undefined) {
-      slot = {
-        shardId: shard.shardId,
-        aggregator: new Aggregator<PendingRecord>(this.#config),
-        deadline: Infinity,
-      };
-      stream.slots.set(shard.shardId, slot);
+    const state = this.#shardState(stream, shard.shardId, t);
+    if (!this.#aggregates(stream) || record.size > this.#config.aggregationMaxSize) {
+      this.#admit(stream, state, this.#raw(record, shard.shardId, deadline), t);
+      return;
     }
-    if (!slot.aggregator.tryAdd(record)) {
-      this.#flushSlot(stream, slot);
-      slot.aggregator.tryAdd(record);
+    if (!state.aggregator.tryAdd(record)) {
+      this.#flushAggregator(stream, state, t);
+      state.aggregator.tryAdd(record);
     }
-    if (deadline < slot.deadline) slot.deadline = deadline;
-    if (slot.aggregator.count >= this.#config.aggregationMaxCount) this.#flushSlot(stream, slot);
-    else this.#armTimer(slot.deadline);
+    if (deadline < state.deadline) state.deadline = deadline;
+    if (state.aggregator.count >= this.#config.aggregationMaxCount) this.#flushAggregator(stream, state, t);
+    else this.#armTimer(state.deadline);
   }
 
-  #raw(record: PendingRecord, predictedShardId: string | undefined): KinesisRecord {
+  #shardState(stream: StreamPipeline, shardId: string, t: number): ShardState {
+    let state = stream.shards.get(shardId);
+    if (state === undefined) {
+      state = {
+        shardId,
+        aggregator: new Aggregator<PendingRecord>(this.#config),
+        deadline: Infinity,
+        limiter: new RateLimiter(this.#config, t),
+        queue: new DeadlineQueue(byExpiry),
+      };
+      stream.shards.set(shardId, state);
+    }
+    return state;
+  }
+
+  #raw(record: PendingRecord, predictedShardId: string | undefined, bufferDeadline: number): KinesisRecord {
     return {
       data: record.data,
       partitionKey: record.partitionKey,
@@ -370,29 +555,59 @@ export class KinesisProducer {
       aggregated: false,
       predictedShardId,
       userRecords: [record],
+      expiresAt: record.expiresAt,
+      bufferDeadline,
     };
   }
 
   /** Turns a shard's aggregator into one Kinesis record (raw when it holds one user record). */
-  #flushSlot(stream: StreamPipeline, slot: ShardSlot): void {
-    const deadline = slot.deadline;
-    slot.deadline = Infinity;
-    const { entries, data, aggregated } = slot.aggregator.drain();
+  #flushAggregator(stream: StreamPipeline, state: ShardState, t: number): void {
+    const bufferDeadline = state.deadline;
+    state.deadline = Infinity;
+    const { entries, data, aggregated, recordSizeBytes } = state.aggregator.drain();
     const first = entries[0];
     if (first === undefined) return;
+    let expiresAt = first.expiresAt;
+    for (const entry of entries) if (entry.expiresAt < expiresAt) expiresAt = entry.expiresAt;
     const record: KinesisRecord = aggregated
       ? {
           data,
           partitionKey: ENVELOPE_PARTITION_KEY,
           // The first record's hash key routes the envelope to the shard predicted for all of them.
           explicitHashKey: first.explicitHashKey ?? hashKeyToDecimal(first.hashKey),
-          size: data.length + ENVELOPE_PARTITION_KEY.length,
+          size: recordSizeBytes,
           aggregated: true,
-          predictedShardId: slot.shardId,
+          predictedShardId: state.shardId,
           userRecords: entries,
+          expiresAt,
+          bufferDeadline,
         }
-      : this.#raw(first, slot.shardId);
-    this.#collect(stream, record, deadline);
+      : this.#raw(first, state.shardId, bufferDeadline);
+    this.#admit(stream, state, record, t);
+  }
+
+  /** Lets a Kinesis record through its shard's rate limit into the collector, or queues it. */
+  #admit(stream: StreamPipeline, state: ShardState, record: KinesisRecord, t: number): void {
+    if (state.queue.size === 0 && state.limiter.tryTake(record.size, t)) {
+      this.#collect(stream, record, record.bufferDeadline);
+      return;
+    }
+    state.queue.push(record);
+    this.#armTimer(t + state.limiter.waitTime(state.queue.peek()!.size, t));
+  }
+
+  /** Lets queued Kinesis records through as the shard's rate allows, earliest TTL first; fails expired ones. */
+  #drainQueue(stream: StreamPipeline, state: ShardState, t: number): void {
+    const queue = state.queue;
+    for (let head = queue.peek(); head !== undefined; head = queue.peek()) {
+      if (head.expiresAt <= t) {
+        queue.pop();
+        this.#expire(head, t, 'recordTtl ran out while waiting for the shard rate limit');
+      } else if (state.limiter.tryTake(head.size, t)) {
+        queue.pop();
+        this.#collect(stream, head, t);
+      } else break;
+    }
   }
 
   #collect(stream: StreamPipeline, record: KinesisRecord, deadline: number): void {
@@ -413,24 +628,29 @@ export class KinesisProducer {
     if (batch.length > 0) void this.#queue.add(() => this.#send(stream, batch));
   }
 
-  /** Sends every buffer of every stream now. */
-  #sendAll(): void {
-    const t = now();
-    for (const stream of this.#streams.values()) {
-      // Records waiting for a map being loaded keep waiting (it is a matter of milliseconds, and
-      // they go out at once when it arrives, flushing as they are); the timer still bounds the wait.
-      if (!stream.shardMap.loading) this.#releaseWaiting(stream, t);
-      for (const slot of stream.slots.values()) if (slot.aggregator.count > 0) this.#flushSlot(stream, slot);
-      this.#sendCollected(stream);
-    }
-  }
-
-  /** Sends raw the records that waited for a shard map in vain. */
+  /** Sends raw the records that waited for the stream in vain. */
   #releaseWaiting(stream: StreamPipeline, t: number): void {
     const waiting = stream.waiting;
     stream.waiting = [];
     stream.waitingDeadline = Infinity;
-    for (const record of waiting) this.#collect(stream, this.#raw(record, undefined), t);
+    for (const record of waiting) this.#collect(stream, this.#raw(record, undefined, t), t);
+  }
+
+  /** Sends every buffer of every stream now (rate limits still hold). */
+  #sendAll(): void {
+    const t = now();
+    for (const stream of this.#streams.values()) {
+      // Records waiting for the stream to be learnt keep waiting (a matter of milliseconds; they go
+      // out at once when it is, flushing as they are); the timer still bounds the wait.
+      if (!this.#learning(stream)) this.#releaseWaiting(stream, t);
+      for (const state of stream.shards.values()) {
+        if (state.aggregator.count > 0) this.#flushAggregator(stream, state, t);
+        this.#drainQueue(stream, state, t);
+      }
+      this.#sendCollected(stream);
+    }
+    // What the rate limits hold back is let out by the timer as they allow.
+    this.#armTimer(t);
   }
 
   /** One timer for the whole producer, set for the earliest buffer deadline. */
@@ -441,7 +661,9 @@ export class KinesisProducer {
     this.#timer = setTimeout(this.#onTimer, Math.max(0, deadline - now()));
   }
 
+  /** Moves every due buffer on: waiting records, aggregators, rate-limit queues, then collectors. */
   readonly #onTimer = (): void => {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#timerAt = Infinity;
     const t = now();
@@ -449,9 +671,15 @@ export class KinesisProducer {
     for (const stream of this.#streams.values()) {
       if (stream.waitingDeadline <= t) this.#releaseWaiting(stream, t);
       else if (stream.waitingDeadline < next) next = stream.waitingDeadline;
-      for (const slot of stream.slots.values()) {
-        if (slot.deadline <= t) this.#flushSlot(stream, slot);
-        else if (slot.deadline < next) next = slot.deadline;
+      for (const state of stream.shards.values()) {
+        if (state.queue.size > 0) this.#drainQueue(stream, state, t);
+        const head = state.queue.peek();
+        if (head !== undefined) {
+          // While the shard's rate holds records back, its aggregator keeps filling: a fuller
+          // envelope costs the shard's record budget no more than a smaller one.
+          next = Math.min(next, t + Math.max(1, state.limiter.waitTime(head.size, t)), head.expiresAt);
+        } else if (state.deadline <= t) this.#flushAggregator(stream, state, t);
+        else if (state.deadline < next) next = state.deadline;
       }
       if (stream.collectorDeadline <= t) this.#sendCollected(stream);
       else if (stream.collectorDeadline < next) next = stream.collectorDeadline;
@@ -493,31 +721,39 @@ export class KinesisProducer {
         code: 'InvalidResponse',
         message: `PutRecords answered ${answer.length} entries for ${live.length} records`,
       };
-      for (const record of live) this.#onRecordFailed(record, failure, start, end);
+      for (const record of live) this.#onRecordFailed(stream, record, failure, start, end);
       return;
     }
     for (let i = 0; i < live.length; i++) {
       const record = live[i]!;
       const entry = answer[i]!;
-      if (entry.ErrorCode !== undefined) {
-        const failure: Failure = {
-          kind: classifyEntryError(entry.ErrorCode),
-          code: entry.ErrorCode,
-          message: entry.ErrorMessage ?? '',
-        };
-        this.#onRecordFailed(record, failure, start, end);
-      } else if (entry.ShardId === undefined || entry.SequenceNumber === undefined) {
-        this.#onRecordFailed(record, { kind: 'transient', code: 'InvalidResponse', message: 'entry without ShardId' }, start, end);
+      // kinesis-local answers null for absent fields.
+      if (entry.ErrorCode != null) {
+        const failure: Failure = { kind: classifyEntryError(entry.ErrorCode), code: entry.ErrorCode, message: entry.ErrorMessage ?? '' };
+        this.#onRecordFailed(stream, record, failure, start, end);
+      } else if (entry.ShardId == null || entry.SequenceNumber == null) {
+        this.#onRecordFailed(stream, record, { kind: 'transient', code: 'InvalidResponse', message: 'entry without ShardId' }, start, end);
       } else if (record.predictedShardId !== undefined && record.predictedShardId !== entry.ShardId) {
         if (record.aggregated) this.#onWrongShard(stream, record, entry.ShardId, entry.SequenceNumber, start, end);
         else {
           // A raw record is routed by its own key, so it is where it belongs; only our map is stale.
           stream.shardMap.requestRefresh();
-          this.#succeed(record, entry.ShardId, entry.SequenceNumber, start, end);
+          this.#succeed(stream, record, entry.ShardId, entry.SequenceNumber, start, end);
         }
       } else {
-        this.#succeed(record, entry.ShardId, entry.SequenceNumber, start, end);
+        this.#succeed(stream, record, entry.ShardId, entry.SequenceNumber, start, end);
       }
+    }
+  }
+
+  /**
+   * Fails the user records of a Kinesis record whose TTL ran out and re-routes the others (the
+   * survivors of a partly expired envelope are re-aggregated without the expired ones).
+   */
+  #expire(record: KinesisRecord, t: number, message: string): void {
+    for (const user of record.userRecords) {
+      if (user.expiresAt <= t) this.#fail(user, 'Expired', message);
+      else this.#route(user, t);
     }
   }
 
@@ -526,27 +762,24 @@ export class KinesisProducer {
     let live: KinesisRecord[] | undefined;
     for (let i = 0; i < batch.length; i++) {
       const record = batch[i]!;
-      if (!record.userRecords.some((user) => user.expiresAt <= t)) {
+      if (record.expiresAt > t) {
         live?.push(record);
         continue;
       }
       live ??= batch.slice(0, i);
-      for (const user of record.userRecords) {
-        if (user.expiresAt <= t) this.#fail(user, 'Expired', 'recordTtl ran out before the record could be sent');
-        // The survivors of a partly expired envelope are re-aggregated without the expired ones.
-        else this.#route(user, t);
-      }
+      this.#expire(record, t, 'recordTtl ran out before the record could be sent');
     }
     return live ?? batch;
   }
 
-  #succeed(record: KinesisRecord, shardId: string, sequenceNumber: string, start: number, end: number): void {
-    const users = record.userRecords;
+  #succeed(stream: StreamPipeline, record: KinesisRecord, shardId: string, sequenceNumber: string, start: number, end: number): void {
+    if (record.predictedShardId !== undefined) stream.shards.get(record.predictedShardId)?.limiter.onSuccess(end);
     this.#counts.kinesisRecordsPut++;
     this.#counts.kinesisRecordsDataPut += record.size;
+    const users = record.userRecords;
     for (let i = 0; i < users.length; i++) {
       const user = users[i]!;
-      if (!this.#outstanding.delete(user)) continue;
+      if (!this.#settle(user)) continue;
       this.#counts.userRecordsPut++;
       user.attempts.push({ delayMs: start - user.waitingSince, durationMs: end - start, success: true });
       user.resolve({
@@ -561,7 +794,7 @@ export class KinesisProducer {
   }
 
   #fail(user: PendingRecord, code: string, message: string): void {
-    if (!this.#outstanding.delete(user)) return;
+    if (!this.#settle(user)) return;
     this.#counts.userRecordsFailed++;
     if (code === 'Expired') this.#counts.userRecordsExpired++;
     user.reject(new UserRecordFailedError(code, message, user.partitionKey, user.attempts));
@@ -591,14 +824,14 @@ export class KinesisProducer {
           break;
         }
       }
-      if (holdsAll) this.#succeed(record, shardId, sequenceNumber, start, end);
+      if (holdsAll) this.#succeed(stream, record, shardId, sequenceNumber, start, end);
       else {
         const failure: Failure = {
           kind: 'transient',
           code: 'WrongShard',
           message: `written to ${shardId}, which does not hold every aggregated record's hash key`,
         };
-        this.#onRecordFailed(record, failure, start, end);
+        this.#onRecordFailed(stream, record, failure, start, end);
       }
     };
     if (record.userRecords.every((user) => map.shardContains(shardId, user.hashKey) !== undefined)) {
@@ -612,15 +845,19 @@ export class KinesisProducer {
 
   #onRequestFailed(stream: StreamPipeline, batch: KinesisRecord[], failure: Failure, start: number): void {
     const end = now();
-    if (failure.kind === 'invalid' && batch.length > 1) {
-      // Split the request to find the record the service refuses; the others go through.
-      const half = batch.length >>> 1;
-      for (const record of batch) this.#recordAttempt(record, failure, start, end);
-      void this.#queue.add(() => this.#send(stream, batch.slice(0, half)));
-      void this.#queue.add(() => this.#send(stream, batch.slice(half)));
-      return;
+    if (failure.kind === 'invalid') {
+      // The stream's limits may have changed (e.g. its record size): learn them again.
+      if (stream.capabilities !== undefined) this.#readCapabilities(stream);
+      if (batch.length > 1) {
+        // Split the request to find the record the service refuses; the others go through.
+        const half = batch.length >>> 1;
+        for (const record of batch) this.#recordAttempt(record, failure, start, end);
+        void this.#queue.add(() => this.#send(stream, batch.slice(0, half)));
+        void this.#queue.add(() => this.#send(stream, batch.slice(half)));
+        return;
+      }
     }
-    for (const record of batch) this.#onRecordFailed(record, failure, start, end);
+    for (const record of batch) this.#onRecordFailed(stream, record, failure, start, end);
   }
 
   #recordAttempt(record: KinesisRecord, failure: Failure, start: number, end: number): void {
@@ -638,8 +875,11 @@ export class KinesisProducer {
   }
 
   /** Records the failed attempt, then fails the records or schedules their retry. */
-  #onRecordFailed(record: KinesisRecord, failure: Failure, start: number, end: number): void {
+  #onRecordFailed(stream: StreamPipeline, record: KinesisRecord, failure: Failure, start: number, end: number): void {
     this.#recordAttempt(record, failure, start, end);
+    if (failure.kind === 'throttled' && record.predictedShardId !== undefined) {
+      stream.shards.get(record.predictedShardId)?.limiter.onThrottled(start, end);
+    }
     const users = record.userRecords;
     if (failure.kind === 'fatal' || failure.kind === 'invalid' || (failure.kind === 'throttled' && this.#config.failIfThrottled)) {
       for (const user of users) this.#fail(user, failure.code, failure.message);

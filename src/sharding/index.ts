@@ -20,3 +20,4 @@ export {
   type ShardInfo,
   type ShardMapOptions,
 } from './shard-map.js';
+export { DEFAULT_MAX_RECORD_SIZE, describeStreamCapabilities, type StreamCapabilities } from './capabilities.js';

@@ -107,6 +107,12 @@ export interface Faults {
   resetBeforeForward: FaultTrigger | undefined;
   /** Per-shard throughput limits for PutRecords/PutRecord: entries over budget fail with ProvisionedThroughputExceededException. */
   shardLimits: ShardLimits | undefined;
+  /**
+   * Fields merged into every DescribeStreamSummary answer's `StreamDescriptionSummary`, to present
+   * capabilities the local servers lack (e.g. `{ RecordDistributionStrategy: 'AUTO' }`,
+   * `{ MaxRecordSizeInKiB: 512 }`).
+   */
+  summaryPatch: Record<string, unknown> | undefined;
 }
 
 /** Per-shard counters. */
@@ -219,6 +225,7 @@ export function defaultFaults(): Faults {
     resetAfterForward: undefined,
     resetBeforeForward: undefined,
     shardLimits: undefined,
+    summaryPatch: undefined,
   };
 }
 
@@ -302,6 +309,8 @@ class FaultProxyServer implements FaultProxy {
     this.now = options.now ?? (() => performance.now());
     this.accountId = options.accountId ?? '000000000000';
     this.faults = { ...defaultFaults(), ...options.faults };
+    // Node's 5 s idle close races clients reusing a kept-alive socket (a spurious ECONNRESET).
+    this.server.keepAliveTimeout = 10 * 60_000;
     this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
@@ -416,6 +425,7 @@ class FaultProxyServer implements FaultProxy {
       answer = await this.putRecord(req, body, json, stream);
     } else {
       answer = await this.forward(req, body);
+      if (operation === 'DescribeStreamSummary' && faults.summaryPatch !== undefined) answer = patchSummary(answer, faults.summaryPatch);
     }
     if (resetAfter) {
       this.counters.resetsAfterForward++;
@@ -847,4 +857,14 @@ export function mulberry32(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** Merges `patch` into a successful DescribeStreamSummary answer's `StreamDescriptionSummary`. */
+function patchSummary(answer: Answer, patch: Record<string, unknown>): Answer {
+  if (answer.status !== 200) return answer;
+  const parsed = parseObject(answer.body);
+  const summary = parsed?.StreamDescriptionSummary;
+  if (parsed === undefined || typeof summary !== 'object' || summary === null) return answer;
+  const body = Buffer.from(JSON.stringify({ ...parsed, StreamDescriptionSummary: { ...summary, ...patch } }));
+  return { ...answer, body };
 }

@@ -32,6 +32,8 @@ export interface StreamContents {
   readonly kinesisRecords: number;
   /** User records inside envelopes the KCL would drop (a sub-record hashed outside the shard). */
   readonly droppedByKcl: number;
+  /** Those user records themselves (`droppedByKcl` of them), e.g. to match them to retries by id. */
+  readonly droppedRecords: ReadRecord[];
   readonly shards: Shard[];
 }
 
@@ -52,6 +54,7 @@ async function listAllShards(client: KinesisClient, streamName: string): Promise
 export async function readStream(client: KinesisClient, streamName: string): Promise<StreamContents> {
   const shards = await listAllShards(client, streamName);
   const records: ReadRecord[] = [];
+  const droppedRecords: ReadRecord[] = [];
   let kinesisRecords = 0;
   let droppedByKcl = 0;
   for (const shard of shards) {
@@ -71,12 +74,10 @@ export async function readStream(client: KinesisClient, streamName: string): Pro
           const key = user.explicitHashKey !== undefined ? decimalToHashKey(user.explicitHashKey) : hashKeyOfPartitionKey(user.partitionKey);
           return key >= low && key <= high;
         });
-        if (decoded.aggregated && !inRange) {
-          droppedByKcl += decoded.records.length;
-          continue;
-        }
+        const into = decoded.aggregated && !inRange ? droppedRecords : records;
+        if (into === droppedRecords) droppedByKcl += decoded.records.length;
         for (const user of decoded.records) {
-          records.push({
+          into.push({
             shardId,
             sequenceNumber: record.SequenceNumber!,
             subSequenceNumber: user.subSequenceNumber,
@@ -92,7 +93,7 @@ export async function readStream(client: KinesisClient, streamName: string): Pro
       iterator = page.NextShardIterator;
     }
   }
-  return { records, kinesisRecords, droppedByKcl, shards };
+  return { records, kinesisRecords, droppedByKcl, droppedRecords, shards };
 }
 
 /**

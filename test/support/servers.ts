@@ -39,6 +39,9 @@ export async function startKinesalite(options: { shardLimit?: number } = {}): Pr
 
 /** Listens on 127.0.0.1 and a free port; `stop()` also drops kept-alive connections. */
 async function serveOnLoopback(server: Server, name: string): Promise<LocalKinesis> {
+  // Node closes idle kept-alive connections after 5 s, racing a client that reuses one at that
+  // moment (ECONNRESET on an innocent call). Tests reuse clients across longer pauses than that.
+  (server as Server & { keepAliveTimeout?: number }).keepAliveTimeout = 10 * 60_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());

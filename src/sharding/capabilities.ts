@@ -1,0 +1,38 @@
+/**
+ * What a stream allows, read once with DescribeStreamSummary: its record size limit, and whether the
+ * service itself decides which shard a record goes to.
+ */
+import { DescribeStreamSummaryCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+
+/** The default (and, for streams that did not opt in, only) record size limit: 1 MiB. */
+export const DEFAULT_MAX_RECORD_SIZE = 1024 * 1024;
+
+/** What shardline needs to know of a stream before it aggregates for it. */
+export interface StreamCapabilities {
+  /** Largest record the stream takes, data plus partition key (MaxRecordSizeInKiB × 1024). */
+  readonly maxRecordSize: number;
+  /**
+   * True when the stream's RecordDistributionStrategy is AUTO: the service ignores partition and
+   * explicit hash keys, so shard prediction means nothing and KPL envelopes would be dropped by
+   * the KCL (their records' hash keys need not lie in the shard that received them).
+   */
+  readonly serviceManagedDistribution: boolean;
+}
+
+/** Reads a stream's capabilities. Needs the `kinesis:DescribeStreamSummary` permission. */
+export async function describeStreamCapabilities(
+  client: KinesisClient,
+  stream: { readonly streamName?: string | undefined; readonly streamARN?: string | undefined },
+  abortSignal?: AbortSignal,
+): Promise<StreamCapabilities> {
+  const output = await client.send(
+    new DescribeStreamSummaryCommand({ StreamName: stream.streamName, StreamARN: stream.streamARN }),
+    abortSignal === undefined ? undefined : { abortSignal },
+  );
+  const summary = output.StreamDescriptionSummary;
+  const kib = summary?.MaxRecordSizeInKiB;
+  return {
+    maxRecordSize: typeof kib === 'number' && kib > 0 ? kib * 1024 : DEFAULT_MAX_RECORD_SIZE,
+    serviceManagedDistribution: summary?.RecordDistributionStrategy === 'AUTO',
+  };
+}

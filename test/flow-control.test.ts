@@ -1,0 +1,236 @@
+/**
+ * Flow control through the loopback proxy in front of kinesalite: a shard saturated at its real
+ * limits, a producer fed ten times faster than its endpoint accepts, and stream capabilities that
+ * the local servers lack (presented by the proxy).
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { BackpressureError, KinesisProducer, UserRecordFailedError, ValidationError, type PutResult } from '../src/index.js';
+import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
+import { countIds, readStream } from './support/read-stream.js';
+import { createStream, localClient, startKinesalite, type LocalKinesis } from './support/servers.js';
+
+let server: LocalKinesis;
+let proxy: FaultProxy;
+let admin: KinesisClient;
+let streams = 0;
+
+beforeAll(async () => {
+  server = await startKinesalite();
+  proxy = await startFaultProxy({ target: server.endpoint, seed: 11 });
+  admin = localClient(server.endpoint);
+});
+
+afterEach(() => {
+  proxy.clearFaults();
+  proxy.resetStats();
+});
+
+afterAll(async () => {
+  admin.destroy();
+  await proxy.close();
+  await server.stop();
+});
+
+async function newStream(shards: number): Promise<string> {
+  const name = `flow-${++streams}`;
+  await createStream(admin, name, shards);
+  return name;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Reads the stream back and checks every id in 0..count-1 is there (duplicates counted, not allowed). */
+async function expectAllReadBack(streamName: string, count: number): Promise<{ missing: number; duplicates: number }> {
+  const ids = countIds((await readStream(admin, streamName)).records);
+  let missing = 0;
+  let duplicates = 0;
+  for (let i = 0; i < count; i++) {
+    const n = ids.get(`${i}`) ?? 0;
+    if (n === 0) missing++;
+    duplicates += Math.max(0, n - 1);
+  }
+  return { missing, duplicates };
+}
+
+describe('per-shard rate limiting', () => {
+  it('fills a shard saturated at its real limits with few throttles, and loses nothing', async () => {
+    const streamName = await newStream(1);
+    const limit = { recordsPerSecond: 1000, bytesPerSecond: 1024 * 1024 };
+    proxy.setFaults({ shardLimits: limit });
+    const producer = new KinesisProducer({ streamName, client: localClient(proxy.endpoint) });
+    const record = Buffer.alloc(1000, 'r');
+    const promises: Promise<PutResult>[] = [];
+    // Offer 1.25 MiB/s (1.25x the shard's byte limit) for 14 s, paced by the clock (not by sleeps,
+    // which a busy machine stretches), and measure from the 6th second on: the first seconds are
+    // the limiter finding the shard's real rate.
+    const offeredPerMs = (1.25 * limit.bytesPerSecond) / record.length / 1000;
+    let sent = 0;
+    const started = performance.now();
+    let steadyFrom: { at: number; bytes: number; throttled: number; accepted: number } | undefined;
+    for (let elapsed = 0; elapsed < 14_000; elapsed = performance.now() - started) {
+      for (const due = Math.floor(elapsed * offeredPerMs); sent < due; sent++) {
+        const data = Buffer.from(record);
+        data.write(`${sent}|`, 0, 'latin1');
+        promises.push(producer.put({ partitionKey: `k${sent % 500}`, data }));
+      }
+      if (steadyFrom === undefined && elapsed >= 6000) {
+        const shard = Object.values(proxy.stats.shards[streamName] ?? {})[0];
+        steadyFrom = { at: performance.now(), bytes: shard?.acceptedBytes ?? 0, throttled: shard?.throttledEntries ?? 0, accepted: shard?.acceptedRecords ?? 0 };
+      }
+      await sleep(10);
+    }
+    const shard = Object.values(proxy.stats.shards[streamName] ?? {})[0]!;
+    const seconds = (performance.now() - steadyFrom!.at) / 1000;
+    const throughput = (shard.acceptedBytes - steadyFrom!.bytes) / seconds;
+    const throttled = shard.throttledEntries - steadyFrom!.throttled;
+    const attempts = throttled + shard.acceptedRecords - steadyFrom!.accepted;
+    console.log(
+      `saturated shard: ${(throughput / 1024 / 1024).toFixed(3)} MiB/s delivered (limit 1), throttled ${throttled} of ${attempts} attempts ` +
+        `(${((100 * throttled) / attempts).toFixed(1)} %), ${sent} records offered`,
+    );
+    expect(throughput).toBeGreaterThanOrEqual(0.9 * limit.bytesPerSecond);
+    expect(throttled / attempts).toBeLessThan(0.05);
+
+    proxy.clearFaults(); // let the backlog out quickly
+    const results = await Promise.allSettled(promises);
+    await producer.close();
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    expect(await expectAllReadBack(streamName, sent)).toEqual({ missing: 0, duplicates: 0 });
+  }, 60_000);
+});
+
+describe('backpressure', () => {
+  it('keeps what it holds within its bounds when fed 10x faster than the endpoint accepts; loses nothing', async () => {
+    const streamName = await newStream(2);
+    // The endpoint takes 100 KiB/s a shard; the feeder tries ten times that.
+    const accepts = 2 * 100 * 1024;
+    proxy.setFaults({ shardLimits: { recordsPerSecond: 1000, bytesPerSecond: accepts / 2 } });
+    const maxOutstandingBytes = 512 * 1024;
+    const maxOutstandingRecords = 200;
+    const producer = new KinesisProducer({
+      streamName,
+      client: localClient(proxy.endpoint),
+      maxUserRecordSize: 64 * 1024,
+      maxOutstandingBytes,
+      maxOutstandingRecords,
+    });
+    const peak = { bytes: 0, records: 0, rss: process.memoryUsage().rss };
+    const rssBefore = peak.rss;
+    const sampler = setInterval(() => {
+      peak.bytes = Math.max(peak.bytes, producer.metrics.outstandingBytes);
+      peak.records = Math.max(peak.records, producer.outstandingRecords);
+      peak.rss = Math.max(peak.rss, process.memoryUsage().rss);
+    }, 5);
+    const recordSize = 2048;
+    const offeredPerMs = (10 * accepts) / recordSize / 1000;
+    const promises: Promise<PutResult>[] = [];
+    let sent = 0;
+    let waited = 0;
+    const started = performance.now();
+    // The feeder offers records at ten times what the endpoint takes (paced by the clock), and
+    // waits on ready() before each: that wait is the backpressure.
+    for (let elapsed = 0; elapsed < 5000; elapsed = performance.now() - started) {
+      for (let due = Math.floor(elapsed * offeredPerMs); sent < due && performance.now() - started < 5000; sent++) {
+        const before = performance.now();
+        await producer.ready();
+        if (performance.now() - before > 1) {
+          waited++;
+          due = Math.floor((performance.now() - started) * offeredPerMs);
+        }
+        const data = Buffer.alloc(recordSize, 'b');
+        data.write(`${sent}|`, 0, 'latin1');
+        promises.push(producer.put({ partitionKey: `k${sent % 300}`, data }));
+      }
+      await sleep(10);
+    }
+    const fedPerSecond = (sent * recordSize) / ((performance.now() - started) / 1000);
+    // Beyond the bound, put() refuses at once and takes nothing.
+    const refusals = await Promise.allSettled(
+      Array.from({ length: maxOutstandingRecords + 1 }, (_, i) => producer.put({ partitionKey: 'over', data: `over-${i}` })),
+    );
+    const refused = refusals.filter((r) => r.status === 'rejected' && r.reason instanceof BackpressureError).length;
+    expect(refused).toBeGreaterThan(0);
+    expect(producer.outstandingRecords).toBeLessThanOrEqual(maxOutstandingRecords);
+    const results = await Promise.allSettled(promises);
+    await producer.close();
+    clearInterval(sampler);
+    console.log(
+      `backpressure: offered ${(10 * accepts) / 1024} KiB/s, took ${(fedPerSecond / 1024).toFixed(0)} KiB/s into an endpoint taking ${accepts / 1024} KiB/s; ` +
+        `${sent} records, ready() made the feeder wait ${waited} times; peak held ${peak.records} records, ` +
+        `${(peak.bytes / 1024).toFixed(0)} KiB; RSS grew ${((peak.rss - rssBefore) / 1024 / 1024).toFixed(1)} MiB; ${refused} puts refused`,
+    );
+    expect(waited).toBeGreaterThan(0);
+    expect(peak.bytes).toBeLessThanOrEqual(maxOutstandingBytes);
+    expect(peak.records).toBeLessThanOrEqual(maxOutstandingRecords);
+    expect(peak.rss - rssBefore).toBeLessThan(200 * 1024 * 1024);
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    expect(await expectAllReadBack(streamName, sent)).toEqual({ missing: 0, duplicates: 0 });
+  }, 60_000);
+});
+
+describe('stream capabilities', () => {
+  it('never aggregates for a stream that distributes records itself (RecordDistributionStrategy AUTO)', async () => {
+    const streamName = await newStream(2);
+    proxy.setFaults({ summaryPatch: { RecordDistributionStrategy: 'AUTO', StreamModeDetails: { StreamMode: 'ON_DEMAND' } } });
+    const producer = new KinesisProducer({ streamName, client: localClient(proxy.endpoint) });
+    const results = await Promise.all(Array.from({ length: 500 }, (_, i) => producer.put({ partitionKey: `k${i % 10}`, data: `${i}|auto` })));
+    expect(producer.streamStatus()).toMatchObject({ aggregating: false, capabilities: { serviceManagedDistribution: true } });
+    await producer.close();
+    expect(results.every((r) => !r.aggregated)).toBe(true);
+    const contents = await readStream(admin, streamName);
+    expect(contents.kinesisRecords).toBe(500);
+    expect(contents.records.every((r) => !r.aggregated)).toBe(true);
+  });
+
+  it('does not aggregate when the capabilities cannot be read, and says why', async () => {
+    const streamName = await newStream(2);
+    proxy.setFaults({ requestFailure: { kind: 'AccessDeniedException', count: 1, operations: ['DescribeStreamSummary'] } });
+    const producer = new KinesisProducer({ streamName, client: localClient(proxy.endpoint) });
+    const results = await Promise.all(Array.from({ length: 300 }, (_, i) => producer.put({ partitionKey: `k${i % 10}`, data: `${i}|denied` })));
+    const status = producer.streamStatus()!;
+    expect(status.aggregating).toBe(false);
+    expect(status.capabilities).toBeUndefined();
+    expect(status.lastError?.name).toBe('AccessDeniedException');
+    await producer.close();
+    expect(results.every((r) => !r.aggregated)).toBe(true);
+    expect(await expectAllReadBack(streamName, 300)).toEqual({ missing: 0, duplicates: 0 });
+  });
+
+  it('aggregates once the capabilities are read, and bounds record size by the stream\'s', async () => {
+    const streamName = await newStream(1);
+    proxy.setFaults({ summaryPatch: { MaxRecordSizeInKiB: 64 } });
+    const producer = new KinesisProducer({ streamName, client: localClient(proxy.endpoint), maxUserRecordSize: 1024 * 1024 });
+    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => producer.put({ partitionKey: `k${i}`, data: `${i}|ok` })));
+    expect(results.every((r) => r.aggregated)).toBe(true);
+    expect(producer.streamStatus()).toMatchObject({ aggregating: true, capabilities: { maxRecordSize: 64 * 1024, serviceManagedDistribution: false } });
+    // Now that the stream's limit is known, a larger record is refused up front, naming the field.
+    await expect(producer.put({ partitionKey: 'big', data: Buffer.alloc(64 * 1024) })).rejects.toBeInstanceOf(ValidationError);
+    await expect(producer.put({ partitionKey: 'fits', data: Buffer.alloc(64 * 1024 - 4) })).resolves.toMatchObject({ aggregated: false });
+    await producer.close();
+  });
+
+  it('fails a too-large record that arrived before the stream\'s limit was known, and only that one', async () => {
+    const streamName = await newStream(1);
+    proxy.setFaults({ summaryPatch: { MaxRecordSizeInKiB: 64 } });
+    const producer = new KinesisProducer({ streamName, client: localClient(proxy.endpoint), maxUserRecordSize: 1024 * 1024 });
+    const big = producer.put({ partitionKey: 'big', data: Buffer.alloc(100 * 1024) });
+    const small = producer.put({ partitionKey: 'small', data: 'x' });
+    await expect(big).rejects.toBeInstanceOf(UserRecordFailedError);
+    await expect(big).rejects.toMatchObject({ errorCode: 'ValidationError' });
+    await expect(small).resolves.toMatchObject({ shardId: 'shardId-000000000000' });
+    await producer.close();
+  });
+});
+
+describe('latency', () => {
+  it('delivers everything through a slow endpoint, each attempt taking the added latency', async () => {
+    const streamName = await newStream(2);
+    proxy.setFaults({ latencyMs: 300 });
+    const producer = new KinesisProducer({ streamName, client: localClient(proxy.endpoint) });
+    const results = await Promise.all(Array.from({ length: 2000 }, (_, i) => producer.put({ partitionKey: `k${i % 50}`, data: `${i}|slow` })));
+    await producer.close();
+    expect(results.every((r) => r.attempts.length === 1 && r.attempts[0]!.durationMs >= 290)).toBe(true);
+    expect(await expectAllReadBack(streamName, 2000)).toEqual({ missing: 0, duplicates: 0 });
+  });
+});

@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { DeadlineQueue, RateLimiter } from '../src/batching/index.js';
+import { ValidationError } from '../src/errors.js';
+
+describe('RateLimiter', () => {
+  it('lets out one second of rateLimit% of the shard limits, then refills continuously', () => {
+    const limiter = new RateLimiter({ rateLimit: 150 }, 0);
+    let taken = 0;
+    while (limiter.tryTake(10, 0)) taken++;
+    expect(taken).toBe(1500);
+    expect(limiter.waitTime(10, 0)).toBe(1); // one record's worth of 1,500/s
+    expect(limiter.tryTake(10, 100)).toBe(true);
+    let more = 1;
+    while (limiter.tryTake(10, 100)) more++;
+    expect(more).toBe(150);
+  });
+
+  it('limits bytes to rateLimit% of 1 MiB/s, and lets a record larger than a second of bytes through a full bucket', () => {
+    const limiter = new RateLimiter({ rateLimit: 100 }, 0);
+    expect(limiter.tryTake(600 * 1024, 0)).toBe(true);
+    expect(limiter.tryTake(600 * 1024, 0)).toBe(false);
+    expect(limiter.waitTime(600 * 1024, 0)).toBe(Math.ceil(((600 * 1024 - 424 * 1024) / (1024 * 1024)) * 1000));
+    const big = new RateLimiter({ rateLimit: 100 }, 0);
+    expect(big.tryTake(3 * 1024 * 1024, 0)).toBe(true); // in debt now
+    expect(big.tryTake(1, 1000)).toBe(false);
+    expect(big.waitTime(1, 1000)).toBeGreaterThan(900);
+  });
+
+  it('decreases multiplicatively on throttling, once per round trip and 250 ms, and increases additively on success', () => {
+    const limiter = new RateLimiter({ rateLimit: 100 }, 0);
+    limiter.onThrottled(0, 0);
+    expect(limiter.factor).toBeCloseTo(0.9);
+    limiter.onThrottled(50, 100); // the same burst
+    expect(limiter.factor).toBeCloseTo(0.9);
+    limiter.onThrottled(-10, 400); // sent before the decrease: the old rate's answer
+    expect(limiter.factor).toBeCloseTo(0.9);
+    limiter.onThrottled(300, 300);
+    expect(limiter.factor).toBeCloseTo(0.81);
+    limiter.onSuccess(1300);
+    expect(limiter.factor).toBeCloseTo(0.84);
+    limiter.onSuccess(11_300); // at most one second of increase per success
+    expect(limiter.factor).toBeCloseTo(0.87);
+    for (let t = 12_300; t < 40_000; t += 1000) limiter.onSuccess(t);
+    expect(limiter.factor).toBe(1);
+  });
+
+  it('caps its tokens at the lowered rate, so a throttled shard gets no burst at the old rate', () => {
+    const limiter = new RateLimiter({ rateLimit: 100 }, 0);
+    for (let i = 0; i < 5; i++) limiter.onThrottled(i * 300, i * 300);
+    let taken = 0;
+    while (limiter.tryTake(1, 1200)) taken++;
+    expect(taken).toBe(Math.floor(1000 * 0.9 ** 5));
+  });
+
+  it('never goes below 2 % of the configured rate', () => {
+    const limiter = new RateLimiter({ rateLimit: 100 }, 0);
+    for (let i = 0; i < 100; i++) limiter.onThrottled(i * 300, i * 300);
+    expect(limiter.factor).toBe(0.02);
+  });
+
+  it('validates rateLimit', () => {
+    expect(() => new RateLimiter({ rateLimit: 0 }, 0)).toThrow(ValidationError);
+  });
+});
+
+describe('DeadlineQueue', () => {
+  it('pops items in deadline order', () => {
+    const queue = new DeadlineQueue<{ at: number }>((item) => item.at);
+    const deadlines = [50, 10, 40, 10, 30, 99, 0, 70, 20, 60];
+    for (const at of deadlines) queue.push({ at });
+    expect(queue.size).toBe(10);
+    expect(queue.peek()).toEqual({ at: 0 });
+    const out: number[] = [];
+    for (let item = queue.pop(); item !== undefined; item = queue.pop()) out.push(item.at);
+    expect(out).toEqual([...deadlines].sort((a, b) => a - b));
+    expect(queue.pop()).toBeUndefined();
+  });
+
+  it('drains everything', () => {
+    const queue = new DeadlineQueue<number>((n) => n);
+    [3, 1, 2].forEach((n) => queue.push(n));
+    expect(queue.drain().sort()).toEqual([1, 2, 3]);
+    expect(queue.size).toBe(0);
+  });
+});
