@@ -62,6 +62,12 @@ export interface ProducerOptions {
   maxOutstandingRecords?: number;
   /** Most bytes of user records (data + partition key) held before `put()` refuses more. Default 64 MiB. */
   maxOutstandingBytes?: number;
+  /**
+   * List each stream's shards again every this many ms (besides whenever an answer shows the map
+   * stale), so records buffered for a shard that closed are re-routed before they go out.
+   * Default 60000; 0 turns it off.
+   */
+  shardMapRefreshInterval?: number;
 }
 
 /** Options after validation, every default filled in. */
@@ -85,6 +91,7 @@ export interface ResolvedConfig {
   readonly rateLimit: number;
   readonly maxOutstandingRecords: number;
   readonly maxOutstandingBytes: number;
+  readonly shardMapRefreshInterval: number;
 }
 
 /** The defaults, as the KPL has them where it has the option. */
@@ -106,6 +113,7 @@ export const DEFAULTS = {
   rateLimit: 150,
   maxOutstandingRecords: 100_000,
   maxOutstandingBytes: 64 * MiB,
+  shardMapRefreshInterval: 60_000,
 } as const satisfies Omit<ResolvedConfig, 'streamName' | 'streamARN'>;
 
 function integer(options: ProducerOptions, field: keyof typeof DEFAULTS, min: number, max: number): number {
@@ -146,6 +154,7 @@ export function resolveConfig(options: ProducerOptions): ResolvedConfig {
     maxOutstandingRecords: integer(options, 'maxOutstandingRecords', 1, 100_000_000),
     // Twice the largest record, so that a producer drained to its low-water mark takes any record.
     maxOutstandingBytes: integer(options, 'maxOutstandingBytes', 2 * maxUserRecordSize, Number.MAX_SAFE_INTEGER),
+    shardMapRefreshInterval: integer(options, 'shardMapRefreshInterval', 0, 24 * 3600_000),
   };
   return config;
 }

@@ -191,6 +191,7 @@ export class KinesisProducer {
   readonly #retry: RetryPolicy;
   readonly #hashKeys: HashKeyCache;
   readonly #streams = new Map<string, StreamPipeline>();
+  #defaultStream: StreamPipeline | undefined;
   /** Unsettled records in arrival order: the first is the oldest. */
   readonly #outstanding = new Set<PendingRecord>();
   #outstandingBytes = 0;
@@ -224,7 +225,7 @@ export class KinesisProducer {
     this.#retry = new RetryPolicy({ minBackoff: this.#config.retryMinBackoff, maxBackoff: this.#config.retryMaxBackoff });
     this.#hashKeys = new HashKeyCache(this.#config.hashKeyCacheSize);
     if (this.#config.streamName !== undefined || this.#config.streamARN !== undefined) {
-      this.#pipeline(this.#config.streamName, this.#config.streamARN);
+      this.#defaultStream = this.#pipeline(this.#config.streamName, this.#config.streamARN);
     }
   }
 
@@ -249,9 +250,12 @@ export class KinesisProducer {
     };
   }
 
-  /** What the producer knows of a stream it has written to (or of its default stream). */
+  /** What the producer knows of a stream it has written to (by default, of its default stream). */
   streamStatus(stream: { streamName?: string; streamARN?: string } = {}): StreamStatus | undefined {
-    const pipeline = this.#streams.get(this.#streamKey(...this.#streamOf(stream)));
+    const pipeline =
+      stream.streamName === undefined && stream.streamARN === undefined
+        ? this.#defaultStream
+        : this.#streams.get(this.#streamKey(stream.streamName, stream.streamARN));
     if (pipeline === undefined) return undefined;
     return {
       capabilities: pipeline.capabilities,
@@ -271,7 +275,10 @@ export class KinesisProducer {
   put(record: UserRecord): Promise<PutResult> {
     try {
       if (this.#closed) throw new ProducerClosedError();
-      const stream = this.#pipeline(...this.#streamOf(record));
+      const stream =
+        record.streamName === undefined && record.streamARN === undefined
+          ? (this.#defaultStream ??= this.#pipeline(this.#config.streamName, this.#config.streamARN))
+          : this.#pipeline(record.streamName, record.streamARN);
       const maxSize = Math.min(this.#config.maxUserRecordSize, stream.capabilities?.maxRecordSize ?? Infinity);
       const valid = validateUserRecord(record, maxSize);
       const size = valid.data.length + valid.partitionKeyBytes;
@@ -389,11 +396,6 @@ export class KinesisProducer {
 
   // ---- stream pipelines -------------------------------------------------------------------------
 
-  #streamOf(ref: { streamName?: string | undefined; streamARN?: string | undefined }): [string | undefined, string | undefined] {
-    if (ref.streamName === undefined && ref.streamARN === undefined) return [this.#config.streamName, this.#config.streamARN];
-    return [ref.streamName, ref.streamARN];
-  }
-
   #streamKey(streamName: string | undefined, streamARN: string | undefined): string {
     return `${streamName ?? ''}\n${streamARN ?? ''}`;
   }
@@ -403,7 +405,12 @@ export class KinesisProducer {
     const known = this.#streams.get(key);
     if (known !== undefined) return known;
     validateStreamRef({ streamName, streamARN });
-    const shardMap = new ShardMap({ client: this.#client, streamName, streamARN });
+    const shardMap = new ShardMap({
+      client: this.#client,
+      streamName,
+      streamARN,
+      refreshIntervalMs: this.#config.shardMapRefreshInterval,
+    });
     const stream: StreamPipeline = {
       streamName,
       streamARN,

@@ -43,6 +43,11 @@ export interface ShardMapOptions {
    * background retry; also with an error thrown by `onUpdate`.
    */
   readonly onError?: (error: ShardlineError) => void;
+  /**
+   * List the shards again every this many ms, even when no answer has shown the map to be stale,
+   * so records buffered for a shard that closed are re-routed before they go out. 0 (default) is off.
+   */
+  readonly refreshIntervalMs?: number;
 }
 
 /** Default of {@link ShardMapOptions.minBackoffMs}. */
@@ -116,6 +121,7 @@ export class ShardMap {
   /** A refresh was requested while a walk was in flight (which may have listed too early). */
   #requestedDuringWalk = false;
   #closedMap = false;
+  #interval: NodeJS.Timeout | undefined;
 
   /** @throws ValidationError if an option breaks its limit. */
   constructor(options: ShardMapOptions) {
@@ -144,6 +150,11 @@ export class ShardMap {
     this.#now = options.now ?? Date.now;
     this.onUpdate = options.onUpdate;
     this.onError = options.onError;
+    const every = validateInteger('refreshIntervalMs', options.refreshIntervalMs ?? 0, 0, MAX_TIMER_MS);
+    if (every > 0) {
+      this.#interval = setInterval(() => this.requestRefresh(), every);
+      this.#interval.unref();
+    }
   }
 
   /** Whether a listing has succeeded at least once, so lookups can answer. */
@@ -251,6 +262,7 @@ export class ShardMap {
   /** Stops background work: clears timers and aborts a walk in flight. Lookups keep answering. */
   close(): void {
     this.#closedMap = true;
+    clearInterval(this.#interval);
     this.#clearTimer();
     this.#abort?.abort();
   }
