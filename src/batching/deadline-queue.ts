@@ -3,6 +3,8 @@
  * deadline order (the KPL's rule), so the ones closest to their TTL go first.
  */
 export class DeadlineQueue<T> {
+  // A hand-written heap: p-queue's priority queue is for tasks, and inserting by binary search into
+  // an array is O(n) a record on a shard held back for long.
   readonly #deadline: (item: T) => number;
   readonly #heap: T[] = [];
 
@@ -21,6 +23,7 @@ export class DeadlineQueue<T> {
     return this.#heap[0];
   }
 
+  /** Adds an item: O(log n). */
   push(item: T): void {
     const heap = this.#heap;
     heap.push(item);

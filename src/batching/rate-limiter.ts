@@ -51,6 +51,10 @@ export class RateLimiter {
   #decreasedAt = -Infinity;
   #increasedAt: number;
 
+  /**
+   * @param now - The current time in ms (monotonic); the buckets start full.
+   * @throws ValidationError unless `rateLimit` is an integer in 1..10000.
+   */
   constructor(options: RateLimiterOptions, now: number) {
     const percent = validateInteger('rateLimit', options.rateLimit, 1, 10_000) / 100;
     this.#recordRate = (options.recordsPerSecond ?? SHARD_RECORDS_PER_SECOND) * percent;
