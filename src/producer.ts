@@ -425,7 +425,12 @@ export class KinesisProducer {
       waiting: [],
       waitingDeadline: Infinity,
     };
-    shardMap.onUpdate = () => this.#onStreamUpdate(stream);
+    shardMap.onUpdate = () => {
+      // A stream whose capabilities could not be read (e.g. it did not exist yet) gets another read
+      // when its shards change, rather than staying unaggregated for good.
+      if (stream.capabilities === undefined) this.#readCapabilities(stream);
+      this.#onStreamUpdate(stream);
+    };
     this.#streams.set(key, stream);
     this.#readCapabilities(stream);
     // Failures are kept in the map (lastError) and retried by it with backoff; records go out raw meanwhile.

@@ -4,7 +4,7 @@
  * the local servers lack (presented by the proxy).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { SplitShardCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { BackpressureError, KinesisProducer, UserRecordFailedError, ValidationError, type PutResult } from '../src/index.js';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
 import { countIds, readStream } from './support/read-stream.js';
@@ -185,7 +185,7 @@ describe('stream capabilities', () => {
 
   it('does not aggregate when the capabilities cannot be read, and says why', async () => {
     const streamName = await newStream(2);
-    proxy.setFaults({ requestFailure: { kind: 'AccessDeniedException', count: 1, operations: ['DescribeStreamSummary'] } });
+    proxy.setFaults({ requestFailure: { kind: 'AccessDeniedException', rate: 1, operations: ['DescribeStreamSummary'] } });
     const producer = new KinesisProducer({ streamName, client: localClient(proxy.endpoint) });
     const results = await Promise.all(Array.from({ length: 300 }, (_, i) => producer.put({ partitionKey: `k${i % 10}`, data: `${i}|denied` })));
     const status = producer.streamStatus()!;
@@ -195,6 +195,27 @@ describe('stream capabilities', () => {
     await producer.close();
     expect(results.every((r) => !r.aggregated)).toBe(true);
     expect(await expectAllReadBack(streamName, 300)).toEqual({ missing: 0, duplicates: 0 });
+  });
+
+  it('reads the capabilities again when the stream\'s shards change, and aggregates from then on', async () => {
+    const streamName = await newStream(1);
+    proxy.setFaults({ requestFailure: { kind: 'AccessDeniedException', rate: 1, operations: ['DescribeStreamSummary'] } });
+    const producer = new KinesisProducer({ streamName, client: localClient(proxy.endpoint), shardMapRefreshInterval: 100 });
+    const before = await producer.put({ partitionKey: 'k', data: '0|before' });
+    expect(before.aggregated).toBe(false);
+    expect(producer.streamStatus()?.aggregating).toBe(false);
+    proxy.clearFaults(); // the permission is granted; nothing tells the producer but a change of shards
+    await sleep(300);
+    expect(producer.streamStatus()?.aggregating).toBe(false);
+    const [shard] = (await readStream(admin, streamName)).shards;
+    await admin.send(
+      new SplitShardCommand({ StreamName: streamName, ShardToSplit: shard!.ShardId!, NewStartingHashKey: (2n ** 127n).toString() }),
+    );
+    for (let i = 0; i < 100 && producer.streamStatus()?.aggregating !== true; i++) await sleep(50);
+    expect(producer.streamStatus()).toMatchObject({ aggregating: true, openShards: 2, lastError: undefined });
+    const after = await Promise.all([1, 2, 3].map((i) => producer.put({ partitionKey: 'k', data: `${i}|after` })));
+    expect(after.every((r) => r.aggregated)).toBe(true);
+    await producer.close();
   });
 
   it('aggregates once the capabilities are read, and bounds record size by the stream\'s', async () => {

@@ -110,7 +110,7 @@ describe('KinesisProducer under faults', () => {
   it.each([
     ['InternalFailure', 500],
     ['ServiceUnavailable', 503],
-  ] as const)('retries whole requests answered %s (%i)', async (kind) => {
+  ] as const)('retries whole requests answered %s (%i)', async (kind, _status) => {
     const outcome = await produce(1000, { requestFailure: { kind, count: 3 } });
     expect(outcome.failures).toEqual([]);
     expect(outcome.missing).toEqual([]);
