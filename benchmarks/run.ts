@@ -1,0 +1,334 @@
+/**
+ * shardline's benchmarks: one command, a table of figures, then a short JSON dump.
+ *
+ *   npm run bench                       full run, ~2–3 minutes on 2 cores
+ *   npm run bench -- --quick            smaller counts, one pass each, ~30 s (noisier)
+ *   npm run bench -- --json out.json    write the JSON dump to a file instead of stdout
+ *
+ * Every measurement runs in its own child process, and every server in another (see processes.ts).
+ * Runs are a fixed number of records after a warm-up; nothing here asserts on timing.
+ * docs/performance.md explains each figure.
+ */
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { arch, cpus, platform, totalmem } from 'node:os';
+import { parseArgs } from 'node:util';
+import type {
+  AggregationJob,
+  AggregationResult,
+  FailedResult,
+  PlainJob,
+  PlainResult,
+  ProducerJob,
+  ProducerResult,
+  SaturatedJob,
+  SaturatedResult,
+} from './measure.js';
+import { measureInChild, startServer, type ServerProcess } from './processes.js';
+import { bytes, dec, int, table, times } from './table.js';
+
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'string' } } });
+const quick = values.quick;
+const scale = (full: number): number => (quick ? Math.round(full / 6) : full);
+/** Passes per figure (each in a fresh process); the median by records/s is reported. */
+const REPEATS = quick ? 1 : 3;
+
+const KEYS = 1000;
+const STREAM = 'bench';
+/** Unsettled records the driving application allows (and bytes of data): its backpressure window. */
+const WINDOW = 50_000;
+// Below the producer's own maxOutstandingBytes (64 MiB, data + keys), so put() never refuses.
+const WINDOW_BYTES = 48 * 1024 * 1024;
+/**
+ * Most runs lift the producer's per-shard rate limit (KPL RateLimit, default 150 % of 1,000
+ * records/s and 1 MiB/s per shard): neither test server enforces shard limits, and at 150 % four
+ * shards cap the pipeline at ~6 MiB/s, which would measure the limiter instead of the pipeline.
+ * One row keeps the default to show that cap.
+ */
+const NO_RATE_LIMIT = 10_000;
+
+/** The commit measured, `+` when the working tree differs from it; undefined outside a git checkout. */
+function revision(): string | undefined {
+  try {
+    const git = (...args: string[]): string => execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--untracked-files=no') === '' ? '' : '+'}`;
+  } catch {
+    return undefined;
+  }
+}
+
+const started = performance.now();
+const machine = {
+  date: new Date().toISOString(),
+  node: process.version,
+  cpu: cpus()[0]?.model.trim() ?? 'unknown',
+  cpus: cpus().length,
+  os: `${platform()} ${arch()}`,
+  memoryGiB: Math.round(totalmem() / 2 ** 30),
+  commit: revision(),
+};
+console.log(`shardline benchmarks${quick ? ' (--quick)' : ''}`);
+console.log(
+  `${machine.date}  Node ${machine.node}  ${machine.cpus} × ${machine.cpu}  ${machine.os}  ${machine.memoryGiB} GiB RAM  commit ${machine.commit ?? 'unknown'}`,
+);
+
+const progress = (text: string): void => {
+  process.stderr.write(`  … ${text}\n`);
+};
+
+/** Runs `run` `repeats` times and keeps the run with the median records/s. */
+async function median<T extends { recordsPerSecond: number }>(repeats: number, run: () => Promise<T>): Promise<T> {
+  const runs: T[] = [];
+  for (let i = 0; i < repeats; i++) runs.push(await run());
+  return runs.sort((a, b) => a.recordsPerSecond - b.recordsPerSecond)[Math.floor(runs.length / 2)]!;
+}
+
+/** Runs `use` against a fresh server in its own process, then stops it. */
+async function withServer<T>(kind: 'instant' | 'kinesalite', use: (server: ServerProcess) => Promise<T>, shards = 4): Promise<T> {
+  const server = await startServer(kind, STREAM, shards);
+  try {
+    return await use(server);
+  } finally {
+    await server.stop();
+  }
+}
+
+// ---- 1. the producer's pipeline against an endpoint that answers at once ------------------------
+
+interface PipelineRow extends ProducerResult {
+  readonly label: string;
+  readonly size: number;
+  readonly rateLimit: number | undefined;
+}
+
+const PIPELINE: readonly { size: number; count: number; rateLimit: number | undefined; repeats: number }[] = [
+  { size: 100, count: scale(600_000), rateLimit: NO_RATE_LIMIT, repeats: REPEATS },
+  { size: 1024, count: scale(200_000), rateLimit: NO_RATE_LIMIT, repeats: REPEATS },
+  { size: 10 * 1024, count: scale(40_000), rateLimit: NO_RATE_LIMIT, repeats: REPEATS },
+  // Rate-bound, so steady from run to run; long enough to get past the buckets' one-second burst.
+  { size: 100, count: quick ? 200_000 : 300_000, rateLimit: undefined, repeats: 1 },
+];
+
+const pipeline: PipelineRow[] = await withServer('instant', async (server) => {
+  const rows: PipelineRow[] = [];
+  for (const { size, count, rateLimit, repeats } of PIPELINE) {
+    const label = `${bytes(size)}${rateLimit === undefined ? ', default rateLimit 150 %' : ''}`;
+    progress(`pipeline ${label} × ${int(count)}`);
+    const job: ProducerJob = {
+      kind: 'producer',
+      endpoint: server.endpoint,
+      streamName: STREAM,
+      aggregation: true,
+      rateLimit,
+      size,
+      keys: KEYS,
+      count,
+      warmup: Math.round(count / 5),
+      window: WINDOW,
+      windowBytes: WINDOW_BYTES,
+    };
+    rows.push({ label, size, rateLimit, ...(await median(repeats, () => measureInChild<ProducerResult>(job))) });
+  }
+  return rows;
+});
+
+// ---- 2. aggregation alone: aws-kinesis-agg and shardline on the same records ---------------------
+
+const AGGREGATION_COUNT: Record<number, number> = { 100: 400_000, 1024: 150_000, 10240: 30_000 };
+const aggregation: (AggregationResult & { size: number })[] = [];
+for (const size of [100, 1024, 10 * 1024]) {
+  const count = scale(AGGREGATION_COUNT[size]!);
+  progress(`aggregation ${bytes(size)} × ${int(count)}`);
+  const job: AggregationJob = { kind: 'aggregation', size, keys: KEYS, count, warmup: Math.round(count / 2), repeats: REPEATS };
+  aggregation.push({ size, ...(await measureInChild<AggregationResult>(job)) });
+}
+
+// ---- 3. end to end against kinesalite, beside plain SDK batches ---------------------------------
+
+const E2E_SIZE = 100;
+const E2E_COUNT = scale(100_000);
+const workload = { size: E2E_SIZE, keys: KEYS, count: E2E_COUNT, warmup: Math.round(E2E_COUNT / 10), streamName: STREAM };
+
+/** Median of runs, each against a fresh kinesalite (own process, own core) with a 4-shard stream. */
+function againstKinesalite<T extends { recordsPerSecond: number }>(job: Omit<ProducerJob, 'endpoint'> | Omit<PlainJob, 'endpoint'>): Promise<T> {
+  return median(REPEATS, () => withServer('kinesalite', (server) => measureInChild<T>({ ...job, endpoint: server.endpoint })));
+}
+
+const plainJob = { kind: 'plain', batch: 500, concurrency: 24, http2: false, ...workload } as const;
+/** What plain SDK batching keeps in flight (24 calls of 500): shardline runs once with the same, once with its usual window. */
+const PLAIN_IN_FLIGHT = plainJob.batch * plainJob.concurrency;
+const producerJob = { kind: 'producer', windowBytes: WINDOW_BYTES, rateLimit: NO_RATE_LIMIT, ...workload } as const;
+progress(`kinesalite: plain SDK × ${int(E2E_COUNT)}`);
+const plain = await againstKinesalite<PlainResult>(plainJob);
+const e2e: { name: string; aggregation: boolean; window: number; result: ProducerResult }[] = [];
+for (const [name, aggregation, window] of [
+  ['shardline', true, PLAIN_IN_FLIGHT],
+  ['shardline', true, WINDOW],
+  ['shardline, aggregation off', false, PLAIN_IN_FLIGHT],
+] as const) {
+  progress(`kinesalite: ${name}, window ${int(window)} × ${int(E2E_COUNT)}`);
+  e2e.push({ name, aggregation, window, result: await againstKinesalite<ProducerResult>({ ...producerJob, aggregation, window }) });
+}
+
+// ---- 4. HTTP/2 (the Kinesis client's default handler) against kinesalite ------------------------
+
+progress('kinesalite over HTTP/2');
+const http2 = await withServer('kinesalite', (server) =>
+  measureInChild<PlainResult | FailedResult>({ ...plainJob, http2: true, count: scale(12_000), warmup: 0, endpoint: server.endpoint }),
+);
+
+// ---- 5. one shard at its real limits (docs/flow-control.md) ------------------------------------
+
+const saturatedJob: Omit<SaturatedJob, 'endpoint'> = {
+  kind: 'saturated',
+  streamName: STREAM,
+  size: 1000,
+  offered: 1.25,
+  // The limiter starts at 150 % of the shard and settles within ~5 s (AIMD): measure after that.
+  seconds: quick ? 10 : 14,
+  steadyFrom: 6,
+};
+progress(`one shard at its limits, offered ${saturatedJob.offered}× for ${saturatedJob.seconds} s`);
+const saturated = await withServer('kinesalite', (server) => measureInChild<SaturatedResult>({ ...saturatedJob, endpoint: server.endpoint }), 1);
+
+// ---- report ------------------------------------------------------------------------------------
+
+const passes = REPEATS > 1 ? `median of ${REPEATS} runs` : 'one run';
+console.log(
+  `\n1. Producer pipeline → in-process Kinesis that answers at once (4 shards, ${int(KEYS)} keys, ` +
+    `rateLimit ${int(NO_RATE_LIMIT)} % unless said, window ${int(WINDOW)} records / ${WINDOW_BYTES / 2 ** 20} MiB, ${passes})\n`,
+);
+console.log(
+  table(
+    ['records', 'count', 'records/s', 'MB/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'user/Kinesis rec', 'PutRecords', 'RSS MB base→peak', 'loop lag p99/max ms'],
+    pipeline.map((r) => [
+      r.label,
+      int(r.records),
+      int(r.recordsPerSecond),
+      dec(r.megabytesPerSecond),
+      dec(r.p50Ms),
+      dec(r.p90Ms),
+      dec(r.p99Ms),
+      dec(r.maxMs),
+      dec(r.aggregationRatio),
+      int(r.putRecordsCalls),
+      `${int(r.baselineRssMB)} → ${int(r.peakRssMB)}`,
+      `${dec(r.loopDelayP99Ms)} / ${dec(r.loopDelayMaxMs)}`,
+    ]),
+  ),
+);
+
+console.log(`\n2. Aggregation alone, no I/O (the same records for each, ${REPEATS > 1 ? `median of ${REPEATS} passes` : 'one pass'})\n`);
+console.log(
+  table(
+    ['records', 'implementation', 'records/s', 'MB/s', 'user/Kinesis rec', 'vs aws-kinesis-agg'],
+    aggregation.flatMap((result) => {
+      const peer = result.rows[0]!.recordsPerSecond;
+      return result.rows.map((row, i) => [
+        i === 0 ? bytes(result.size) : '',
+        row.implementation,
+        int(row.recordsPerSecond),
+        dec(row.megabytesPerSecond),
+        dec(row.aggregationRatio),
+        times(row.recordsPerSecond / peer),
+      ]);
+    }),
+    2,
+  ),
+);
+
+console.log(
+  `\n3. End to end → kinesalite in its own process (${bytes(E2E_SIZE)} × ${int(E2E_COUNT)}, ${int(KEYS)} keys, 4 shards, ` +
+    `HTTP/1.1 keep-alive, 24 sockets, shardline at rateLimit ${int(NO_RATE_LIMIT)} %, ${passes})\n`,
+);
+const e2eRows: [string, string, PlainResult | ProducerResult, number][] = [
+  ['plain SDK PutRecords, 500 per call', `24 calls = ${int(PLAIN_IN_FLIGHT)}`, plain, plain.records],
+  ...e2e.map(({ name, window, result }): [string, string, ProducerResult, number] => [name, `window ${int(window)}`, result, result.kinesisRecords]),
+];
+console.log(
+  table(
+    ['client', 'records in flight', 'records/s', 'MB/s', 'p50 ms', 'p99 ms', 'PutRecords', 'Kinesis records', 'vs plain'],
+    e2eRows.map(([name, inFlight, run, kinesisRecords]) => [
+      run.failed > 0 ? `${name} (${int(run.failed)} FAILED)` : name,
+      inFlight,
+      int(run.recordsPerSecond),
+      dec(run.megabytesPerSecond, 2),
+      dec(run.p50Ms),
+      dec(run.p99Ms),
+      int(run.putRecordsCalls),
+      int(kinesisRecords),
+      times(run.recordsPerSecond / plain.recordsPerSecond),
+    ]),
+    2,
+  ),
+);
+
+console.log("\n4. HTTP/2 (NodeHttp2Handler, the Kinesis client's default) → kinesalite, plain SDK PutRecords\n");
+console.log(
+  'error' in http2
+    ? `fails on the first call: ${http2.error}`
+    : `works: ${int(http2.recordsPerSecond)} records/s, p50 ${dec(http2.p50Ms)} ms, p99 ${dec(http2.p99Ms)} ms (${int(http2.records)} records)`,
+);
+
+console.log(
+  `\n5. One shard at its real limits (loopback proxy: 1,000 records/s, 1 MiB/s, 1 s burst) → kinesalite; ` +
+    `shardline defaults, ${bytes(saturatedJob.size)} records offered at ${saturatedJob.offered}× the byte limit for ${saturatedJob.seconds} s\n`,
+);
+console.log(
+  table(
+    ['measured', 'delivered MiB/s', 'limit MiB/s', 'throttled entries', 'records offered', 'records failed'],
+    [
+      [
+        `from second ${saturatedJob.steadyFrom} on`,
+        dec(saturated.deliveredMiBps, 3),
+        '1.000',
+        `${dec(saturated.throttledPercent)} %`,
+        int(saturated.offeredRecords),
+        int(saturated.failed),
+      ],
+    ],
+  ),
+);
+
+const elapsed = (performance.now() - started) / 1000;
+console.log(`\ntotal ${dec(elapsed)} s`);
+
+const brief = (r: PlainResult | ProducerResult): object => ({
+  recordsPerSecond: r.recordsPerSecond,
+  megabytesPerSecond: r.megabytesPerSecond,
+  p50Ms: r.p50Ms,
+  p99Ms: r.p99Ms,
+  putRecordsCalls: r.putRecordsCalls,
+  failed: r.failed,
+});
+const dump = {
+  machine,
+  quick,
+  seconds: Math.round(elapsed),
+  pipeline: pipeline.map((r) => ({
+    size: r.size,
+    rateLimit: r.rateLimit ?? 150,
+    window: r.window,
+    ...brief(r),
+    p90Ms: r.p90Ms,
+    aggregationRatio: r.aggregationRatio,
+    peakRssMB: r.peakRssMB,
+  })),
+  aggregation: aggregation.map(({ size, rows }) => ({
+    size,
+    recordsPerSecond: Object.fromEntries(rows.map((row) => [row.id, row.recordsPerSecond])),
+  })),
+  kinesalite: {
+    size: E2E_SIZE,
+    plain: brief(plain),
+    shardline: e2e.map(({ aggregation, window, result }) => ({ aggregation, window, ...brief(result) })),
+  },
+  saturatedShard: saturated,
+  http2: 'error' in http2 ? { works: false, error: http2.error } : { works: true, recordsPerSecond: http2.recordsPerSecond },
+};
+if (values.json !== undefined) {
+  writeFileSync(values.json, `${JSON.stringify(dump, null, 2)}\n`);
+  console.log(`JSON written to ${values.json}`);
+} else {
+  console.log(`\n${JSON.stringify(dump)}`);
+}

@@ -1,0 +1,123 @@
+/**
+ * The records every benchmark writes, how they are fed to a producer, and the figures drawn from a run.
+ */
+import { randomBytes } from 'node:crypto';
+import type { KinesisProducer } from '../src/index.js';
+
+/** A user record as the benchmarks make it; also what shardline's and aws-kinesis-agg's aggregators take. */
+export interface BenchRecord {
+  readonly partitionKey: string;
+  readonly explicitHashKey: undefined;
+  readonly data: Buffer;
+}
+
+/**
+ * Makes record `i`: `size` bytes of data (random once, copied into a fresh buffer per record, as
+ * an application building each record would) and partition key `key-<i mod keys>`.
+ */
+export function recordMaker(size: number, keys: number): (i: number) => BenchRecord {
+  const template = randomBytes(size);
+  const partitionKeys = Array.from({ length: keys }, (_, k) => `key-${k}`);
+  return (i) => ({ partitionKey: partitionKeys[i % keys]!, explicitHashKey: undefined, data: Buffer.from(template) });
+}
+
+/** Throughput and put()→settle latency of one measured run. */
+export interface RunFigures {
+  readonly records: number;
+  readonly failed: number;
+  readonly seconds: number;
+  readonly recordsPerSecond: number;
+  /** User data only (partition keys not counted), in MB (10^6 bytes) per second. */
+  readonly megabytesPerSecond: number;
+  readonly p50Ms: number;
+  readonly p90Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+}
+
+/** Figures of a run of `latencies.length` records of `size` bytes that took `seconds`. */
+export function figures(latencies: Float64Array, size: number, seconds: number, failed: number): RunFigures {
+  const sorted = latencies.slice().sort();
+  const at = (q: number): number => round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN, 2);
+  return {
+    records: latencies.length,
+    failed,
+    seconds: round(seconds, 3),
+    recordsPerSecond: Math.round(latencies.length / seconds),
+    megabytesPerSecond: round((latencies.length * size) / seconds / 1e6, 2),
+    p50Ms: at(0.5),
+    p90Ms: at(0.9),
+    p99Ms: at(0.99),
+    maxMs: round(sorted[sorted.length - 1] ?? NaN, 2),
+  };
+}
+
+export function round(value: number, digits: number): number {
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+}
+
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Puts `count` records through `producer` the way an application fed by I/O would: yielding to the
+ * event loop every 1,000 puts (a long synchronous loop would starve the producer's timers and its
+ * first shard-map load) and keeping at most `window` records (and `windowBytes` of data) unsettled,
+ * as an application with backpressure must. Latency is put() to settle of each record.
+ *
+ * Under saturation, mean latency ≈ window / throughput (Little's law): the window is reported
+ * alongside the figures.
+ */
+export async function driveProducer(
+  producer: KinesisProducer,
+  make: (i: number) => BenchRecord,
+  count: number,
+  size: number,
+  window: number,
+  windowBytes: number,
+): Promise<RunFigures> {
+  const limit = Math.max(1, Math.min(window, Math.floor(windowBytes / size)));
+  const latencies = new Float64Array(count);
+  let unsettled = 0;
+  let settled = 0;
+  let failed = 0;
+  let firstError: unknown;
+  let wake: (() => void) | undefined;
+  let allSettled: (() => void) | undefined;
+  const onSettled = (): void => {
+    unsettled--;
+    settled++;
+    // Resume the feeder once a quarter of the window has drained, not after every record.
+    if (wake !== undefined && unsettled <= limit * 0.75) {
+      const resume = wake;
+      wake = undefined;
+      resume();
+    }
+    if (settled === count) allSettled?.();
+  };
+  const done = new Promise<void>((resolve) => (allSettled = resolve));
+  const started = performance.now();
+  for (let i = 0; i < count; i++) {
+    if (unsettled >= limit) await new Promise<void>((resolve) => (wake = resolve));
+    const record = make(i);
+    const putAt = performance.now();
+    unsettled++;
+    producer.put(record).then(
+      () => {
+        latencies[i] = performance.now() - putAt;
+        onSettled();
+      },
+      (error: unknown) => {
+        latencies[i] = performance.now() - putAt;
+        failed++;
+        firstError ??= error;
+        onSettled();
+      },
+    );
+    if (i % 1000 === 999) await yieldToLoop();
+  }
+  if (settled < count) await done;
+  const seconds = (performance.now() - started) / 1000;
+  if (firstError !== undefined) process.stderr.write(`first failure: ${String(firstError)}\n`);
+  return figures(latencies, size, seconds, failed);
+}
