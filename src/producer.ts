@@ -136,6 +136,12 @@ interface KinesisRecord {
   bufferDeadline: number;
 }
 
+/** User records of one failed Kinesis record, waiting out their backoff until `at`. */
+interface RetryGroup {
+  readonly at: number;
+  readonly users: PendingRecord[];
+}
+
 /** Buffers of one shard: its aggregator, and the Kinesis records waiting for its rate limit. */
 interface ShardState {
   readonly shardId: string;
@@ -160,6 +166,8 @@ interface StreamPipeline {
   /** True while DescribeStreamSummary is being asked (or retried after a transient failure). */
   capabilitiesLoading: boolean;
   capabilityReads: number;
+  /** Whether the warning that the stream goes unaggregated was given. */
+  warned: boolean;
   /** Records that arrived before the stream was known (capabilities, first map); they wait up to recordMaxBufferedTime. */
   waiting: PendingRecord[];
   waitingDeadline: number;
@@ -169,6 +177,7 @@ interface StreamPipeline {
 const ENVELOPE_PARTITION_KEY = 'a';
 const now = (): number => performance.now();
 const byExpiry = (record: KinesisRecord): number => record.expiresAt;
+const MIN_RATE_WAIT_MS = 5;
 // Metadata calls (DescribeStreamSummary) back off like the shard map: 1 s doubling to 30 s.
 const METADATA_RETRY = new RetryPolicy({ minBackoff: 1000, maxBackoff: 30_000 });
 
@@ -210,6 +219,8 @@ export class KinesisProducer {
     backpressureRejections: 0,
   };
   readonly #errorsByCode = new Map<string, number>();
+  /** Records waiting out a retry backoff: served by the producer's one timer, not a timer each. */
+  readonly #retries = new DeadlineQueue<RetryGroup>((group) => group.at);
   #nextId = 1;
   #flushing = 0;
   #closed = false;
@@ -422,6 +433,7 @@ export class KinesisProducer {
       capabilitiesError: undefined,
       capabilitiesLoading: false,
       capabilityReads: 0,
+      warned: false,
       waiting: [],
       waitingDeadline: Infinity,
     };
@@ -459,8 +471,17 @@ export class KinesisProducer {
         stream.capabilitiesError = error instanceof Error ? error : new Error(String(error));
         stream.capabilityReads++;
         if (failure.kind === 'fatal' || failure.kind === 'invalid') {
-          // E.g. no kinesis:DescribeStreamSummary permission: write raw, and say why in streamStatus().
+          // E.g. no kinesis:DescribeStreamSummary permission: write raw, and say so loudly once, as
+          // throughput can drop by an order of magnitude; streamStatus() keeps the reason.
           stream.capabilitiesLoading = false;
+          if (this.#config.aggregationEnabled && !stream.warned) {
+            stream.warned = true;
+            process.emitWarning(
+              `shardline: cannot read stream ${stream.streamName ?? stream.streamARN ?? ''} with DescribeStreamSummary ` +
+                `(${failure.code}); its records go out unaggregated until it can (needs kinesis:DescribeStreamSummary)`,
+              { code: 'SHARDLINE_UNAGGREGATED' },
+            );
+          }
           this.#onStreamUpdate(stream);
           return;
         }
@@ -679,7 +700,12 @@ export class KinesisProducer {
     this.#timer = undefined;
     this.#timerAt = Infinity;
     const t = now();
-    let next = Infinity;
+    const retries = this.#retries;
+    for (let group = retries.peek(); group !== undefined && group.at <= t; group = retries.peek()) {
+      retries.pop();
+      for (const user of group.users) this.#route(user, t);
+    }
+    let next = retries.peek()?.at ?? Infinity;
     for (const stream of this.#streams.values()) {
       if (stream.waitingDeadline <= t) this.#releaseWaiting(stream, t);
       else if (stream.waitingDeadline < next) next = stream.waitingDeadline;
@@ -689,7 +715,8 @@ export class KinesisProducer {
         if (head !== undefined) {
           // While the shard's rate holds records back, its aggregator keeps filling: a fuller
           // envelope costs the shard's record budget no more than a smaller one.
-          next = Math.min(next, t + Math.max(1, state.limiter.waitTime(head.size, t)), head.expiresAt);
+          // At least 5 ms apart: a pass visits every shard, and a shard's tokens come in small steps.
+          next = Math.min(next, t + Math.max(MIN_RATE_WAIT_MS, state.limiter.waitTime(head.size, t)), head.expiresAt);
         } else if (state.deadline <= t) this.#flushAggregator(stream, state, t);
         else if (state.deadline < next) next = state.deadline;
       }
@@ -794,13 +821,12 @@ export class KinesisProducer {
       if (!this.#settle(user)) continue;
       this.#counts.userRecordsPut++;
       user.attempts.push({ delayMs: start - user.waitingSince, durationMs: end - start, success: true });
-      user.resolve({
-        shardId,
-        sequenceNumber,
-        ...(record.aggregated && { subSequenceNumber: i }),
-        aggregated: record.aggregated,
-        attempts: user.attempts,
-      });
+      // Two literal shapes rather than a conditional spread: this runs once per user record.
+      user.resolve(
+        record.aggregated
+          ? { shardId, sequenceNumber, subSequenceNumber: i, aggregated: true, attempts: user.attempts }
+          : { shardId, sequenceNumber, aggregated: false, attempts: user.attempts },
+      );
     }
     this.#checkFlushWaiters();
   }
@@ -905,10 +931,8 @@ export class KinesisProducer {
       else retry.push(user);
     }
     if (retry.length === 0) return;
-    setTimeout(() => {
-      const t = now();
-      for (const user of retry) this.#route(user, t);
-    }, delay);
+    this.#retries.push({ at: retryAt, users: retry });
+    this.#armTimer(retryAt);
   }
 
   #checkFlushWaiters(): void {

@@ -186,8 +186,15 @@ describe('stream capabilities', () => {
   it('does not aggregate when the capabilities cannot be read, and says why', async () => {
     const streamName = await newStream(2);
     proxy.setFaults({ requestFailure: { kind: 'AccessDeniedException', rate: 1, operations: ['DescribeStreamSummary'] } });
+    const warnings: (Error & { code?: string })[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning);
+    process.on('warning', onWarning);
     const producer = new KinesisProducer({ streamName, client: localClient(proxy.endpoint) });
     const results = await Promise.all(Array.from({ length: 300 }, (_, i) => producer.put({ partitionKey: `k${i % 10}`, data: `${i}|denied` })));
+    process.off('warning', onWarning);
+    // Said once, loudly: a missing permission costs an order of magnitude of throughput.
+    expect(warnings.filter((w) => w.code === 'SHARDLINE_UNAGGREGATED')).toHaveLength(1);
+    expect(warnings[0]!.message).toContain('AccessDeniedException');
     const status = producer.streamStatus()!;
     expect(status.aggregating).toBe(false);
     expect(status.capabilities).toBeUndefined();
