@@ -178,6 +178,8 @@ const ENVELOPE_PARTITION_KEY = 'a';
 const now = (): number => performance.now();
 const byExpiry = (record: KinesisRecord): number => record.expiresAt;
 const MIN_RATE_WAIT_MS = 5;
+/** Longest a record let out by a shard's rate limit waits for others to share its request. */
+const RELEASE_COALESCE_MS = 20;
 // Metadata calls (DescribeStreamSummary) back off like the shard map: 1 s doubling to 30 s.
 const METADATA_RETRY = new RetryPolicy({ minBackoff: 1000, maxBackoff: 30_000 });
 
@@ -221,6 +223,7 @@ export class KinesisProducer {
   readonly #errorsByCode = new Map<string, number>();
   /** Records waiting out a retry backoff: served by the producer's one timer, not a timer each. */
   readonly #retries = new DeadlineQueue<RetryGroup>((group) => group.at);
+  readonly #releaseCoalesce: number;
   #nextId = 1;
   #flushing = 0;
   #closed = false;
@@ -235,6 +238,7 @@ export class KinesisProducer {
     this.#queue = new PQueue({ concurrency: this.#config.maxConnections });
     this.#retry = new RetryPolicy({ minBackoff: this.#config.retryMinBackoff, maxBackoff: this.#config.retryMaxBackoff });
     this.#hashKeys = new HashKeyCache(this.#config.hashKeyCacheSize);
+    this.#releaseCoalesce = Math.min(this.#config.recordMaxBufferedTime, RELEASE_COALESCE_MS);
     if (this.#config.streamName !== undefined || this.#config.streamARN !== undefined) {
       this.#defaultStream = this.#pipeline(this.#config.streamName, this.#config.streamARN);
     }
@@ -638,7 +642,9 @@ export class KinesisProducer {
         this.#expire(head, t, 'recordTtl ran out while waiting for the shard rate limit');
       } else if (state.limiter.tryTake(head.size, t)) {
         queue.pop();
-        this.#collect(stream, head, t);
+        // Records let out by the rate limits of many shards share requests if they wait a moment
+        // for each other; sent at once, each would take a request (and a connection) of its own.
+        this.#collect(stream, head, t + this.#releaseCoalesce);
       } else break;
     }
   }
