@@ -3,62 +3,35 @@
  * limits, a producer fed ten times faster than its endpoint accepts, and stream capabilities that
  * the local servers lack (presented by the proxy).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SplitShardCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import { describe, expect, it } from 'vitest';
+import { SplitShardCommand } from '@aws-sdk/client-kinesis';
 import { BackpressureError, KinesisProducer, UserRecordFailedError, ValidationError, type PutResult } from '../src/index.js';
-import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
-import { countIds, readStream } from './support/read-stream.js';
-import { createStream, localClient, startKinesalite, type LocalKinesis } from './support/servers.js';
+import { countIds, readStream, tallyIds } from './support/read-stream.js';
+import { useKinesis } from './support/harness.js';
+import { createStream, localClient } from './support/servers.js';
 
-let server: LocalKinesis;
-let proxy: FaultProxy;
-let admin: KinesisClient;
+const kinesis = useKinesis({ proxySeed: 11 });
 let streams = 0;
-
-beforeAll(async () => {
-  server = await startKinesalite();
-  proxy = await startFaultProxy({ target: server.endpoint, seed: 11 });
-  admin = localClient(server.endpoint);
-});
-
-afterEach(() => {
-  proxy.clearFaults();
-  proxy.resetStats();
-});
-
-afterAll(async () => {
-  admin.destroy();
-  await proxy.close();
-  await server.stop();
-});
 
 async function newStream(shards: number): Promise<string> {
   const name = `flow-${++streams}`;
-  await createStream(admin, name, shards);
+  await createStream(kinesis.admin, name, shards);
   return name;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Reads the stream back and checks every id in 0..count-1 is there (duplicates counted, not allowed). */
-async function expectAllReadBack(streamName: string, count: number): Promise<{ missing: number; duplicates: number }> {
-  const ids = countIds((await readStream(admin, streamName)).records);
-  let missing = 0;
-  let duplicates = 0;
-  for (let i = 0; i < count; i++) {
-    const n = ids.get(`${i}`) ?? 0;
-    if (n === 0) missing++;
-    duplicates += Math.max(0, n - 1);
-  }
-  return { missing, duplicates };
+/** Reads the stream back: the ids in 0..count-1 never read, and the extra copies read. */
+async function readBackTally(streamName: string, count: number): Promise<{ missing: string[]; duplicates: number }> {
+  return tallyIds(countIds((await readStream(kinesis.admin, streamName)).records), count);
 }
 
 describe('per-shard rate limiting', () => {
   it('fills a shard saturated at its real limits with few throttles, and loses nothing', async () => {
     const streamName = await newStream(1);
     const limit = { recordsPerSecond: 1000, bytesPerSecond: 1024 * 1024 };
-    proxy.setFaults({ shardLimits: limit });
-    const producer = new KinesisProducer({ streamName, client: localClient(proxy.endpoint) });
+    kinesis.proxy.setFaults({ shardLimits: limit });
+    const producer = new KinesisProducer({ streamName, client: localClient(kinesis.proxy.endpoint) });
     const record = Buffer.alloc(1000, 'r');
     const promises: Promise<PutResult>[] = [];
     // Offer 1.25 MiB/s (1.25x the shard's byte limit) for 14 s, paced by the clock (not by sleeps,
@@ -75,12 +48,12 @@ describe('per-shard rate limiting', () => {
         promises.push(producer.put({ partitionKey: `k${sent % 500}`, data }));
       }
       if (steadyFrom === undefined && elapsed >= 6000) {
-        const shard = Object.values(proxy.stats.shards[streamName] ?? {})[0];
+        const shard = Object.values(kinesis.proxy.stats.shards[streamName] ?? {})[0];
         steadyFrom = { at: performance.now(), bytes: shard?.acceptedBytes ?? 0, throttled: shard?.throttledEntries ?? 0, accepted: shard?.acceptedRecords ?? 0 };
       }
       await sleep(10);
     }
-    const shard = Object.values(proxy.stats.shards[streamName] ?? {})[0]!;
+    const shard = Object.values(kinesis.proxy.stats.shards[streamName] ?? {})[0]!;
     const seconds = (performance.now() - steadyFrom!.at) / 1000;
     const throughput = (shard.acceptedBytes - steadyFrom!.bytes) / seconds;
     const throttled = shard.throttledEntries - steadyFrom!.throttled;
@@ -92,11 +65,11 @@ describe('per-shard rate limiting', () => {
     expect(throughput).toBeGreaterThanOrEqual(0.9 * limit.bytesPerSecond);
     expect(throttled / attempts).toBeLessThan(0.05);
 
-    proxy.clearFaults(); // let the backlog out quickly
+    kinesis.proxy.clearFaults(); // let the backlog out quickly
     const results = await Promise.allSettled(promises);
     await producer.close();
     expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
-    expect(await expectAllReadBack(streamName, sent)).toEqual({ missing: 0, duplicates: 0 });
+    expect(await readBackTally(streamName, sent)).toEqual({ missing: [], duplicates: 0 });
   }, 60_000);
 });
 
@@ -105,12 +78,12 @@ describe('backpressure', () => {
     const streamName = await newStream(2);
     // The endpoint takes 100 KiB/s a shard; the feeder tries ten times that.
     const accepts = 2 * 100 * 1024;
-    proxy.setFaults({ shardLimits: { recordsPerSecond: 1000, bytesPerSecond: accepts / 2 } });
+    kinesis.proxy.setFaults({ shardLimits: { recordsPerSecond: 1000, bytesPerSecond: accepts / 2 } });
     const maxOutstandingBytes = 512 * 1024;
     const maxOutstandingRecords = 200;
     const producer = new KinesisProducer({
       streamName,
-      client: localClient(proxy.endpoint),
+      client: localClient(kinesis.proxy.endpoint),
       maxUserRecordSize: 64 * 1024,
       maxOutstandingBytes,
       maxOutstandingRecords,
@@ -165,31 +138,31 @@ describe('backpressure', () => {
     expect(peak.records).toBeLessThanOrEqual(maxOutstandingRecords);
     expect(peak.rss - rssBefore).toBeLessThan(200 * 1024 * 1024);
     expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
-    expect(await expectAllReadBack(streamName, sent)).toEqual({ missing: 0, duplicates: 0 });
+    expect(await readBackTally(streamName, sent)).toEqual({ missing: [], duplicates: 0 });
   }, 60_000);
 });
 
 describe('stream capabilities', () => {
   it('never aggregates for a stream that distributes records itself (RecordDistributionStrategy AUTO)', async () => {
     const streamName = await newStream(2);
-    proxy.setFaults({ summaryPatch: { RecordDistributionStrategy: 'AUTO', StreamModeDetails: { StreamMode: 'ON_DEMAND' } } });
-    const producer = new KinesisProducer({ streamName, client: localClient(proxy.endpoint) });
+    kinesis.proxy.setFaults({ summaryPatch: { RecordDistributionStrategy: 'AUTO', StreamModeDetails: { StreamMode: 'ON_DEMAND' } } });
+    const producer = new KinesisProducer({ streamName, client: localClient(kinesis.proxy.endpoint) });
     const results = await Promise.all(Array.from({ length: 500 }, (_, i) => producer.put({ partitionKey: `k${i % 10}`, data: `${i}|auto` })));
     expect(producer.streamStatus()).toMatchObject({ aggregating: false, capabilities: { serviceManagedDistribution: true } });
     await producer.close();
     expect(results.every((r) => !r.aggregated)).toBe(true);
-    const contents = await readStream(admin, streamName);
+    const contents = await readStream(kinesis.admin, streamName);
     expect(contents.kinesisRecords).toBe(500);
     expect(contents.records.every((r) => !r.aggregated)).toBe(true);
   });
 
   it('does not aggregate when the capabilities cannot be read, and says why', async () => {
     const streamName = await newStream(2);
-    proxy.setFaults({ requestFailure: { kind: 'AccessDeniedException', rate: 1, operations: ['DescribeStreamSummary'] } });
+    kinesis.proxy.setFaults({ requestFailure: { kind: 'AccessDeniedException', rate: 1, operations: ['DescribeStreamSummary'] } });
     const warnings: (Error & { code?: string })[] = [];
     const onWarning = (warning: Error): void => void warnings.push(warning);
     process.on('warning', onWarning);
-    const producer = new KinesisProducer({ streamName, client: localClient(proxy.endpoint) });
+    const producer = new KinesisProducer({ streamName, client: localClient(kinesis.proxy.endpoint) });
     const results = await Promise.all(Array.from({ length: 300 }, (_, i) => producer.put({ partitionKey: `k${i % 10}`, data: `${i}|denied` })));
     process.off('warning', onWarning);
     // Said once, loudly: a missing permission costs an order of magnitude of throughput.
@@ -201,21 +174,21 @@ describe('stream capabilities', () => {
     expect(status.lastError?.name).toBe('AccessDeniedException');
     await producer.close();
     expect(results.every((r) => !r.aggregated)).toBe(true);
-    expect(await expectAllReadBack(streamName, 300)).toEqual({ missing: 0, duplicates: 0 });
+    expect(await readBackTally(streamName, 300)).toEqual({ missing: [], duplicates: 0 });
   });
 
   it('reads the capabilities again when the stream\'s shards change, and aggregates from then on', async () => {
     const streamName = await newStream(1);
-    proxy.setFaults({ requestFailure: { kind: 'AccessDeniedException', rate: 1, operations: ['DescribeStreamSummary'] } });
-    const producer = new KinesisProducer({ streamName, client: localClient(proxy.endpoint), shardMapRefreshInterval: 100 });
+    kinesis.proxy.setFaults({ requestFailure: { kind: 'AccessDeniedException', rate: 1, operations: ['DescribeStreamSummary'] } });
+    const producer = new KinesisProducer({ streamName, client: localClient(kinesis.proxy.endpoint), shardMapRefreshInterval: 100 });
     const before = await producer.put({ partitionKey: 'k', data: '0|before' });
     expect(before.aggregated).toBe(false);
     expect(producer.streamStatus()?.aggregating).toBe(false);
-    proxy.clearFaults(); // the permission is granted; nothing tells the producer but a change of shards
+    kinesis.proxy.clearFaults(); // the permission is granted; nothing tells the producer but a change of shards
     await sleep(300);
     expect(producer.streamStatus()?.aggregating).toBe(false);
-    const [shard] = (await readStream(admin, streamName)).shards;
-    await admin.send(
+    const [shard] = (await readStream(kinesis.admin, streamName)).shards;
+    await kinesis.admin.send(
       new SplitShardCommand({ StreamName: streamName, ShardToSplit: shard!.ShardId!, NewStartingHashKey: (2n ** 127n).toString() }),
     );
     for (let i = 0; i < 100 && producer.streamStatus()?.aggregating !== true; i++) await sleep(50);
@@ -227,8 +200,8 @@ describe('stream capabilities', () => {
 
   it('aggregates once the capabilities are read, and bounds record size by the stream\'s', async () => {
     const streamName = await newStream(1);
-    proxy.setFaults({ summaryPatch: { MaxRecordSizeInKiB: 64 } });
-    const producer = new KinesisProducer({ streamName, client: localClient(proxy.endpoint), maxUserRecordSize: 1024 * 1024 });
+    kinesis.proxy.setFaults({ summaryPatch: { MaxRecordSizeInKiB: 64 } });
+    const producer = new KinesisProducer({ streamName, client: localClient(kinesis.proxy.endpoint), maxUserRecordSize: 1024 * 1024 });
     const results = await Promise.all(Array.from({ length: 100 }, (_, i) => producer.put({ partitionKey: `k${i}`, data: `${i}|ok` })));
     expect(results.every((r) => r.aggregated)).toBe(true);
     expect(producer.streamStatus()).toMatchObject({ aggregating: true, capabilities: { maxRecordSize: 64 * 1024, serviceManagedDistribution: false } });
@@ -240,8 +213,8 @@ describe('stream capabilities', () => {
 
   it('fails a too-large record that arrived before the stream\'s limit was known, and only that one', async () => {
     const streamName = await newStream(1);
-    proxy.setFaults({ summaryPatch: { MaxRecordSizeInKiB: 64 } });
-    const producer = new KinesisProducer({ streamName, client: localClient(proxy.endpoint), maxUserRecordSize: 1024 * 1024 });
+    kinesis.proxy.setFaults({ summaryPatch: { MaxRecordSizeInKiB: 64 } });
+    const producer = new KinesisProducer({ streamName, client: localClient(kinesis.proxy.endpoint), maxUserRecordSize: 1024 * 1024 });
     const big = producer.put({ partitionKey: 'big', data: Buffer.alloc(100 * 1024) });
     const small = producer.put({ partitionKey: 'small', data: 'x' });
     await expect(big).rejects.toBeInstanceOf(UserRecordFailedError);
@@ -254,11 +227,11 @@ describe('stream capabilities', () => {
 describe('latency', () => {
   it('delivers everything through a slow endpoint, each attempt taking the added latency', async () => {
     const streamName = await newStream(2);
-    proxy.setFaults({ latencyMs: 300 });
-    const producer = new KinesisProducer({ streamName, client: localClient(proxy.endpoint) });
+    kinesis.proxy.setFaults({ latencyMs: 300 });
+    const producer = new KinesisProducer({ streamName, client: localClient(kinesis.proxy.endpoint) });
     const results = await Promise.all(Array.from({ length: 2000 }, (_, i) => producer.put({ partitionKey: `k${i % 50}`, data: `${i}|slow` })));
     await producer.close();
     expect(results.every((r) => r.attempts.length === 1 && r.attempts[0]!.durationMs >= 290)).toBe(true);
-    expect(await expectAllReadBack(streamName, 2000)).toEqual({ missing: 0, duplicates: 0 });
+    expect(await readBackTally(streamName, 2000)).toEqual({ missing: [], duplicates: 0 });
   });
 });

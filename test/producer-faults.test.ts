@@ -3,34 +3,15 @@
  * throttles or fails): partial failures, whole-request errors, timeouts, connection resets, TTL
  * expiry and a missing stream. For each: records sent, read back, duplicates, failures by code.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { describe, expect, it } from 'vitest';
 import { KinesisProducer, UserRecordFailedError, type PutResult, type ProducerOptions } from '../src/index.js';
-import { startFaultProxy, type FaultProxy, type Faults } from './support/fault-proxy.js';
-import { countIds, readStream } from './support/read-stream.js';
-import { createStream, localClient, startKinesalite, type LocalKinesis } from './support/servers.js';
+import type { Faults } from './support/fault-proxy.js';
+import { countIds, readStream, tallyIds } from './support/read-stream.js';
+import { useKinesis } from './support/harness.js';
+import { createStream, localClient } from './support/servers.js';
 
-let server: LocalKinesis;
-let proxy: FaultProxy;
-let admin: KinesisClient;
+const kinesis = useKinesis({ proxySeed: 7 });
 let streams = 0;
-
-beforeAll(async () => {
-  server = await startKinesalite();
-  proxy = await startFaultProxy({ target: server.endpoint, seed: 7 });
-  admin = localClient(server.endpoint);
-});
-
-afterEach(() => {
-  proxy.clearFaults();
-  proxy.resetStats();
-});
-
-afterAll(async () => {
-  admin.destroy();
-  await proxy.close();
-  await server.stop();
-});
 
 interface Outcome {
   readonly sent: number;
@@ -46,23 +27,23 @@ interface Outcome {
 /** Puts `count` records through the proxy with the given faults, then reads the stream back directly. */
 async function produce(count: number, faults: Partial<Faults>, options: Partial<ProducerOptions> = {}): Promise<Outcome> {
   const streamName = `faults-${++streams}`;
-  await createStream(admin, streamName, 2);
+  await createStream(kinesis.admin, streamName, 2);
   const producer = new KinesisProducer({
     streamName,
-    client: localClient(proxy.endpoint),
+    client: localClient(kinesis.proxy.endpoint),
     retryMinBackoff: 20,
     retryMaxBackoff: 200,
     ...options,
   });
   const described = JSON.stringify(faults); // the proxy counts triggers down in place
-  proxy.setFaults(faults);
+  kinesis.proxy.setFaults(faults);
   const started = performance.now();
   const settled = await Promise.allSettled(
     Array.from({ length: count }, (_, i) => producer.put({ partitionKey: `pk-${i % 97}`, data: `${i}|payload-${i}` })),
   );
   const elapsedMs = performance.now() - started;
   await producer.close();
-  proxy.clearFaults();
+  kinesis.proxy.clearFaults();
   const results: PutResult[] = [];
   const failures: UserRecordFailedError[] = [];
   for (const outcome of settled) {
@@ -70,14 +51,8 @@ async function produce(count: number, faults: Partial<Faults>, options: Partial<
     else if (outcome.reason instanceof UserRecordFailedError) failures.push(outcome.reason);
     else throw outcome.reason;
   }
-  const readBack = countIds((await readStream(admin, streamName)).records);
-  const missing: string[] = [];
-  let duplicates = 0;
-  for (let i = 0; i < count; i++) {
-    const n = readBack.get(`${i}`) ?? 0;
-    if (n === 0) missing.push(`${i}`);
-    duplicates += Math.max(0, n - 1);
-  }
+  const readBack = countIds((await readStream(kinesis.admin, streamName)).records);
+  const { missing, duplicates } = tallyIds(readBack, count);
   const codes: Record<string, number> = {};
   for (const failure of failures) codes[failure.errorCode] = (codes[failure.errorCode] ?? 0) + 1;
   const retried = results.filter((r) => r.attempts.length > 1).length;
@@ -134,7 +109,7 @@ describe('KinesisProducer under faults', () => {
     expect(outcome.failures).toEqual([]);
     expect(outcome.missing).toEqual([]);
     const resetAttempts = outcome.results.reduce((n, r) => n + r.attempts.filter((a) => a.errorCode === 'NetworkError').length, 0);
-    expect(proxy.stats.resetsAfterForward).toBe(2);
+    expect(kinesis.proxy.stats.resetsAfterForward).toBe(2);
     expect(resetAttempts).toBeGreaterThan(0);
     // Every reset request had been written, so each attempt it ended left one extra copy behind.
     expect(outcome.duplicates).toBe(resetAttempts);
@@ -167,7 +142,7 @@ describe('KinesisProducer under faults', () => {
   });
 
   it('fails fast with ResourceNotFoundException for a missing stream', async () => {
-    const producer = new KinesisProducer({ streamName: 'no-such-stream', client: localClient(server.endpoint) });
+    const producer = new KinesisProducer({ streamName: 'no-such-stream', client: localClient(kinesis.server.endpoint) });
     const started = performance.now();
     const settled = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => producer.put({ partitionKey: `k${i}`, data: 'x' })));
     expect(performance.now() - started).toBeLessThan(2000);

@@ -3,36 +3,25 @@
  * read back exactly once, in the shard that holds its hash key, where its promise said it would be.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { describe, expect, it } from 'vitest';
 import { KinesisProducer, ProducerClosedError, ValidationError, type PutResult } from '../src/index.js';
 import { decimalToHashKey, hashKeyOfPartitionKey } from '../src/sharding/index.js';
 import { mulberry32 } from './support/fault-proxy.js';
 import { readStream } from './support/read-stream.js';
-import { createStream, localClient, startKinesalite, type LocalKinesis } from './support/servers.js';
+import { useKinesis } from './support/harness.js';
+import { createStream, localClient } from './support/servers.js';
 
-let server: LocalKinesis;
-let admin: KinesisClient;
+const kinesis = useKinesis();
 let streamCounter = 0;
-
-beforeAll(async () => {
-  server = await startKinesalite();
-  admin = localClient(server.endpoint);
-});
-
-afterAll(async () => {
-  admin.destroy();
-  await server.stop();
-});
 
 async function newStream(shards: number): Promise<string> {
   const name = `producer-${++streamCounter}`;
-  await createStream(admin, name, shards);
+  await createStream(kinesis.admin, name, shards);
   return name;
 }
 
 function producerFor(streamName: string, extra: Partial<ConstructorParameters<typeof KinesisProducer>[0]> = {}): KinesisProducer {
-  return new KinesisProducer({ streamName, client: localClient(server.endpoint), ...extra });
+  return new KinesisProducer({ streamName, client: localClient(kinesis.server.endpoint), ...extra });
 }
 
 describe('KinesisProducer against kinesalite', () => {
@@ -65,7 +54,7 @@ describe('KinesisProducer against kinesalite', () => {
     await producer.close();
     expect(large).toBeGreaterThan(0);
 
-    const contents = await readStream(admin, streamName);
+    const contents = await readStream(kinesis.admin, streamName);
     expect(contents.droppedByKcl).toBe(0);
     // Records of 1..7 bytes cannot carry their whole id; match them through their promise instead.
     const byLocation = new Map<string, (typeof contents.records)[number]>();
@@ -107,7 +96,7 @@ describe('KinesisProducer against kinesalite', () => {
     const results = await Promise.all(Array.from({ length: 600 }, (_, i) => producer.put({ partitionKey: `k${i % 20}`, data: `v${i}` })));
     await producer.close();
     expect(results.every((r) => !r.aggregated && r.subSequenceNumber === undefined)).toBe(true);
-    const contents = await readStream(admin, streamName);
+    const contents = await readStream(kinesis.admin, streamName);
     expect(contents.kinesisRecords).toBe(600);
     expect(new Set(contents.records.map((r) => Buffer.from(r.data).toString())).size).toBe(600);
     expect(producer.metrics.putRecordsRequests).toBeGreaterThanOrEqual(2); // 500 records a call at most
@@ -120,8 +109,8 @@ describe('KinesisProducer against kinesalite', () => {
     const toA = await producer.put({ partitionKey: 'x', data: 'to-a' });
     const toB = await producer.put({ partitionKey: 'x', data: 'to-b', streamName: b });
     await producer.close();
-    const readA = await readStream(admin, a);
-    const readB = await readStream(admin, b);
+    const readA = await readStream(kinesis.admin, a);
+    const readB = await readStream(kinesis.admin, b);
     expect(readA.records.map((r) => Buffer.from(r.data).toString())).toEqual(['to-a']);
     expect(readB.records.map((r) => Buffer.from(r.data).toString())).toEqual(['to-b']);
     expect(readA.records[0]!.sequenceNumber).toBe(toA.sequenceNumber);
@@ -159,7 +148,7 @@ describe('KinesisProducer against kinesalite', () => {
     await expect(late).resolves.toMatchObject({ aggregated: false });
     await expect(producer.put({ partitionKey: 'after', data: 'z' })).rejects.toBeInstanceOf(ProducerClosedError);
     await producer.close(); // a second close is harmless
-    expect((await readStream(admin, streamName)).records).toHaveLength(301);
+    expect((await readStream(kinesis.admin, streamName)).records).toHaveLength(301);
   });
 
   it('sends a lone record once recordMaxBufferedTime has passed', async () => {

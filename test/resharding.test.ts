@@ -11,25 +11,18 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  ListShardsCommand,
   MergeShardsCommand,
   SplitShardCommand,
   UpdateShardCountCommand,
   type KinesisClient,
   type Shard,
 } from '@aws-sdk/client-kinesis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KinesisProducer, UserRecordFailedError, type PutResult, type ProducerOptions } from '../src/index.js';
 import { hashKeyOfPartitionKey, hashKeyToDecimal } from '../src/sharding/index.js';
-import { countIds, readStream, type ReadRecord, type StreamContents } from './support/read-stream.js';
-import {
-  createStream,
-  localClient,
-  startKinesalite,
-  startKinesisLocal,
-  waitForActive,
-  type LocalKinesis,
-} from './support/servers.js';
+import { useKinesis } from './support/harness.js';
+import { countIds, listAllShards, readStream, type ReadRecord, type StreamContents } from './support/read-stream.js';
+import { createStream, localClient, startKinesisLocal, waitForActive } from './support/servers.js';
 
 // ---- helpers ------------------------------------------------------------------------------------
 
@@ -41,23 +34,9 @@ interface Sent {
   readonly promise: Promise<PutResult>;
 }
 
-/** Every shard of a stream, open and closed, as ListShards lists them without a filter. */
-async function listShards(client: KinesisClient, streamName: string): Promise<Shard[]> {
-  const shards: Shard[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await client.send(
-      nextToken === undefined ? new ListShardsCommand({ StreamName: streamName }) : new ListShardsCommand({ NextToken: nextToken }),
-    );
-    shards.push(...(page.Shards ?? []));
-    nextToken = page.NextToken;
-  } while (nextToken !== undefined);
-  return shards;
-}
-
 /** The open shards (no EndingSequenceNumber), sorted by starting hash key. */
 async function openShards(client: KinesisClient, streamName: string): Promise<Shard[]> {
-  const open = (await listShards(client, streamName)).filter((s) => s.SequenceNumberRange?.EndingSequenceNumber == null);
+  const open = (await listAllShards(client, streamName)).filter((s) => s.SequenceNumberRange?.EndingSequenceNumber == null);
   return open.sort((a, b) => (start(a) < start(b) ? -1 : start(a) > start(b) ? 1 : 0));
 }
 
@@ -225,29 +204,37 @@ function expectConverged(results: readonly PutResult[], open: readonly Shard[]):
   expect(new Set(results.map((r) => r.shardId))).toEqual(openIds);
 }
 
+/**
+ * The end of a resharding run: the batch put after the last reshard converged on the open shards,
+ * the main run wrote to every shard the stream ever had, and every record is accounted for.
+ */
+async function expectReshardOutcome(
+  admin: KinesisClient,
+  streamName: string,
+  run: { sent: Sent[]; results: PutResult[]; mainCount: number; open: Shard[]; shardsEver: number },
+  label: string,
+): Promise<void> {
+  expectConverged(run.results.slice(run.mainCount), run.open);
+  const all = await listAllShards(admin, streamName);
+  expect(all).toHaveLength(run.shardsEver);
+  expect(new Set(run.results.slice(0, run.mainCount).map((r) => r.shardId))).toEqual(new Set(all.map((s) => s.ShardId!)));
+  const report = verify(await readStream(admin, streamName), run.sent, run.results);
+  console.info(`${label}:`, report);
+  expectReport(report, run.sent.length);
+}
+
 // ---- kinesalite: SplitShard and MergeShards -----------------------------------------------------
 
 describe('resharding on kinesalite', () => {
-  let server: LocalKinesis;
-  let admin: KinesisClient;
-
-  beforeAll(async () => {
-    server = await startKinesalite();
-    admin = localClient(server.endpoint);
-  });
-
-  afterAll(async () => {
-    admin.destroy();
-    await server.stop();
-  });
+  const kinesis = useKinesis();
 
   function producerFor(streamName: string, extra: Partial<ProducerOptions> = {}): KinesisProducer {
-    return new KinesisProducer({ streamName, client: localClient(server.endpoint), ...extra });
+    return new KinesisProducer({ streamName, client: localClient(kinesis.server.endpoint), ...extra });
   }
 
   it('splits a shard, then merges two, while 20,000 records are put: none lost, none dropped unretried, map re-learned', async () => {
     const streamName = 'split-merge';
-    await createStream(admin, streamName, 2);
+    await createStream(kinesis.admin, streamName, 2);
     // Envelopes of 8 KiB rather than 50: more of them in flight when the shards change.
     const producer = producerFor(streamName, { aggregationMaxSize: 8192, retryMinBackoff: 20, retryMaxBackoff: 200 });
     const sent: Sent[] = [];
@@ -267,8 +254,8 @@ describe('resharding on kinesalite', () => {
     for (let chunk = 0; chunk < chunks; chunk++) {
       if (chunk === 12) {
         split = (async () => {
-          const [lower] = await openShards(admin, streamName);
-          await splitInHalf(admin, streamName, lower!);
+          const [lower] = await openShards(kinesis.admin, streamName);
+          await splitInHalf(kinesis.admin, streamName, lower!);
         })();
       }
       if (chunk === 22) {
@@ -276,14 +263,14 @@ describe('resharding on kinesalite', () => {
         merge = (async () => {
           // Open now: lower child, upper child, the original upper shard. Merge the upper child with
           // the original upper shard (adjacent: one ends where the other starts).
-          const open = await openShards(admin, streamName);
+          const open = await openShards(kinesis.admin, streamName);
           expect(open).toHaveLength(3);
           const [a, b] = [open[1]!, open[2]!];
           expect(end(a) + 1n).toBe(start(b));
-          await admin.send(
+          await kinesis.admin.send(
             new MergeShardsCommand({ StreamName: streamName, ShardToMerge: a.ShardId!, AdjacentShardToMerge: b.ShardId! }),
           );
-          await waitForActive(admin, streamName);
+          await waitForActive(kinesis.admin, streamName);
           merged = { parents: [a.ShardId!, b.ShardId!] };
         })();
       }
@@ -294,7 +281,7 @@ describe('resharding on kinesalite', () => {
     }
     const mainCount = sent.length;
     await settle(sent);
-    const open = await openShards(admin, streamName);
+    const open = await openShards(kinesis.admin, streamName);
     expect(open).toHaveLength(2);
     expect(merged?.parents).toHaveLength(2);
 
@@ -307,27 +294,19 @@ describe('resharding on kinesalite', () => {
     expect(sent.length).toBe(22_000);
     const results = await settle(sent);
     await producer.close();
-    expectConverged(results.slice(mainCount), open);
-
     // Records went to all five shards the stream ever had: the reshards happened mid-run.
-    const all = await listShards(admin, streamName);
-    expect(all).toHaveLength(5);
-    expect(new Set(results.slice(0, mainCount).map((r) => r.shardId))).toEqual(new Set(all.map((s) => s.ShardId!)));
-
-    const report = verify(await readStream(admin, streamName), sent, results);
-    console.info('split + merge on kinesalite:', report);
-    expectReport(report, sent.length);
+    await expectReshardOutcome(kinesis.admin, streamName, { sent, results, mainCount, open, shardsEver: 5 }, 'split + merge on kinesalite');
   });
 
   it('re-routes records buffered for a shard that closes once an answer reveals the split, so none goes out stale', async () => {
     const streamName = 'buffered-rerouted';
-    await createStream(admin, streamName, 2);
+    await createStream(kinesis.admin, streamName, 2);
     // Records wait 5 s in their shard's aggregator; an aggregator of 50 goes out at once, alone.
     const producer = producerFor(streamName, { recordMaxBufferedTime: 5000, aggregationMaxCount: 50, collectionMaxCount: 1 });
     const sent: Sent[] = [];
     put(producer, sent, 'warm-up');
     await producer.flush(); // the shard map is loaded now
-    const [x, y] = await openShards(admin, streamName);
+    const [x, y] = await openShards(kinesis.admin, streamName);
 
     // 40 records for shard X, from both halves of its range: they sit in X's aggregator.
     const middleX = (start(x!) + end(x!) + 1n) / 2n;
@@ -336,15 +315,15 @@ describe('resharding on kinesalite', () => {
     expect(producer.outstandingRecords).toBe(40);
 
     // Split X, and Y too: an envelope for Y landing on Y's child is the answer that reveals the split.
-    await splitInHalf(admin, streamName, x!);
-    const middleY = await splitInHalf(admin, streamName, y!);
+    await splitInHalf(kinesis.admin, streamName, x!);
+    const middleY = await splitInHalf(kinesis.admin, streamName, y!);
     await sleep(200);
     expect(producer.outstandingRecords).toBe(40); // nothing has been sent: nothing was re-routed yet
 
     const triggers: Sent[] = [];
     for (let j = 0; j < 50; j++) triggers.push(put(producer, sent, `trigger-${j}`, (start(y!) + BigInt(j) * 1_000_003n).toString()));
     const triggerResults = await Promise.all(triggers.map((t) => t.promise));
-    const [yLow] = (await openShards(admin, streamName)).filter((s) => end(s) === middleY - 1n);
+    const [yLow] = (await openShards(kinesis.admin, streamName)).filter((s) => end(s) === middleY - 1n);
     expect(yLow).toBeDefined();
     for (const result of triggerResults) {
       expect(result).toMatchObject({ shardId: yLow!.ShardId, aggregated: true });
@@ -356,7 +335,7 @@ describe('resharding on kinesalite', () => {
     await producer.flush();
     const results = await settle(sent);
     await producer.close();
-    const children = (await openShards(admin, streamName)).filter((s) => start(s) >= start(x!) && end(s) <= end(x!));
+    const children = (await openShards(kinesis.admin, streamName)).filter((s) => start(s) >= start(x!) && end(s) <= end(x!));
     expect(children).toHaveLength(2);
     for (let i = 1; i <= 40; i++) {
       const result = results[i]!;
@@ -370,30 +349,30 @@ describe('resharding on kinesalite', () => {
     }
     expect(producer.metrics.errorsByCode).toEqual({});
 
-    const report = verify(await readStream(admin, streamName), sent, results);
+    const report = verify(await readStream(kinesis.admin, streamName), sent, results);
     expect(report).toMatchObject({ droppedByKcl: 0, duplicates: 0, wrongShardRecords: 0 });
     expectReport(report, sent.length);
   });
 
   it('envelopes aggregated for shards that merged land on the merged shard, which holds their keys: delivered at once', async () => {
     const streamName = 'buffered-merged';
-    await createStream(admin, streamName, 2);
+    await createStream(kinesis.admin, streamName, 2);
     const producer = producerFor(streamName, { recordMaxBufferedTime: 5000 });
     const sent: Sent[] = [];
     put(producer, sent, 'warm-up');
     await producer.flush();
-    const [a, b] = await openShards(admin, streamName);
+    const [a, b] = await openShards(kinesis.admin, streamName);
     // 30 records buffered for each shard, as two envelopes once flushed.
     const keys = [...keysIn(a!, (start(a!) + end(a!) + 1n) / 2n, 15), ...keysIn(b!, (start(b!) + end(b!) + 1n) / 2n, 15)];
     for (const key of keys) put(producer, sent, key);
-    await admin.send(new MergeShardsCommand({ StreamName: streamName, ShardToMerge: a!.ShardId!, AdjacentShardToMerge: b!.ShardId! }));
-    await waitForActive(admin, streamName);
+    await kinesis.admin.send(new MergeShardsCommand({ StreamName: streamName, ShardToMerge: a!.ShardId!, AdjacentShardToMerge: b!.ShardId! }));
+    await waitForActive(kinesis.admin, streamName);
     expect(producer.outstandingRecords).toBe(60);
 
     await producer.flush();
     const results = await settle(sent);
     await producer.close();
-    const [merged] = await openShards(admin, streamName);
+    const [merged] = await openShards(kinesis.admin, streamName);
     expect(start(merged!)).toBe(start(a!));
     expect(end(merged!)).toBe(end(b!));
     for (const result of results.slice(1)) {
@@ -402,22 +381,22 @@ describe('resharding on kinesalite', () => {
       expect(result.attempts).toHaveLength(1);
     }
     expect(producer.metrics.errorsByCode).toEqual({});
-    const report = verify(await readStream(admin, streamName), sent, results);
+    const report = verify(await readStream(kinesis.admin, streamName), sent, results);
     expect(report).toMatchObject({ droppedByKcl: 0, duplicates: 0, wrongShardRecords: 0 });
     expectReport(report, sent.length);
   });
 
   it('records buffered for a shard that splits with nothing to reveal it: flush() still puts each in the child holding its key', async () => {
     const streamName = 'buffered-unrevealed';
-    await createStream(admin, streamName, 2);
+    await createStream(kinesis.admin, streamName, 2);
     const producer = producerFor(streamName, { recordMaxBufferedTime: 5000, retryMinBackoff: 20, retryMaxBackoff: 200 });
     const sent: Sent[] = [];
     put(producer, sent, 'warm-up');
     await producer.flush();
-    const [x] = await openShards(admin, streamName);
+    const [x] = await openShards(kinesis.admin, streamName);
     const middleX = (start(x!) + end(x!) + 1n) / 2n;
     for (const key of keysIn(x!, middleX, 20)) put(producer, sent, key);
-    await splitInHalf(admin, streamName, x!);
+    await splitInHalf(kinesis.admin, streamName, x!);
     // The producer has no periodic refresh: only answers make it list shards again. Waiting past its
     // refresh interval changes nothing.
     await sleep(1200);
@@ -426,7 +405,7 @@ describe('resharding on kinesalite', () => {
     await producer.flush();
     const results = await settle(sent);
     await producer.close();
-    const children = (await openShards(admin, streamName)).filter((s) => start(s) >= start(x!) && end(s) <= end(x!));
+    const children = (await openShards(kinesis.admin, streamName)).filter((s) => start(s) >= start(x!) && end(s) <= end(x!));
     expect(children).toHaveLength(2);
     for (let i = 1; i <= 40; i++) {
       const child = children.find((c) => c.ShardId === results[i]!.shardId);
@@ -434,7 +413,7 @@ describe('resharding on kinesalite', () => {
       const key = keyOf(sent[i]!);
       expect(key >= start(child!) && key <= end(child!)).toBe(true);
     }
-    const report = verify(await readStream(admin, streamName), sent, results);
+    const report = verify(await readStream(kinesis.admin, streamName), sent, results);
     console.info('buffered records, split not revealed before flush():', report);
     expectReport(report, sent.length);
   });
@@ -469,25 +448,14 @@ function expectReport(report: Report, sent: number): void {
 // ---- kinesis-local: UpdateShardCount ------------------------------------------------------------
 
 describe('resharding on kinesis-local', () => {
-  let server: LocalKinesis;
-  let admin: KinesisClient;
-
-  beforeAll(async () => {
-    server = await startKinesisLocal();
-    admin = localClient(server.endpoint);
-  });
-
-  afterAll(async () => {
-    admin.destroy();
-    await server.stop();
-  });
+  const kinesis = useKinesis({ start: startKinesisLocal });
 
   it('UpdateShardCount 2 → 4 (UNIFORM_SCALING) while 2,000 records are put: none lost, none dropped unretried, map re-learned', async () => {
     const streamName = 'scale-up';
-    await createStream(admin, streamName, 2);
+    await createStream(kinesis.admin, streamName, 2);
     const producer = new KinesisProducer({
       streamName,
-      client: localClient(server.endpoint),
+      client: localClient(kinesis.server.endpoint),
       retryMinBackoff: 20,
       retryMaxBackoff: 200,
     });
@@ -496,9 +464,9 @@ describe('resharding on kinesis-local', () => {
     let update: Promise<unknown> | undefined;
     for (let chunk = 0; chunk < 20; chunk++) {
       if (chunk === 7) {
-        update = admin
+        update = kinesis.admin
           .send(new UpdateShardCountCommand({ StreamName: streamName, TargetShardCount: 4, ScalingType: 'UNIFORM_SCALING' }))
-          .then(() => waitForActive(admin, streamName));
+          .then(() => waitForActive(kinesis.admin, streamName));
       }
       if (chunk === 12) await update;
       for (let i = 0; i < 100; i++) put(producer, sent, keys[(chunk * 100 + i) % keys.length]!);
@@ -506,7 +474,7 @@ describe('resharding on kinesis-local', () => {
     }
     const mainCount = sent.length;
     await settle(sent);
-    const open = await openShards(admin, streamName);
+    const open = await openShards(kinesis.admin, streamName);
     expect(open).toHaveLength(4);
 
     await sleep(1100);
@@ -516,15 +484,7 @@ describe('resharding on kinesis-local', () => {
     }
     const results = await settle(sent);
     await producer.close();
-    expectConverged(results.slice(mainCount), open);
-
     // Records went to the two parents and the four children.
-    const all = await listShards(admin, streamName);
-    expect(all).toHaveLength(6);
-    expect(new Set(results.slice(0, mainCount).map((r) => r.shardId))).toEqual(new Set(all.map((s) => s.ShardId!)));
-
-    const report = verify(await readStream(admin, streamName), sent, results);
-    console.info('UpdateShardCount on kinesis-local:', report);
-    expectReport(report, sent.length);
+    await expectReshardOutcome(kinesis.admin, streamName, { sent, results, mainCount, open, shardsEver: 6 }, 'UpdateShardCount on kinesis-local');
   });
 });

@@ -37,7 +37,8 @@ export interface StreamContents {
   readonly shards: Shard[];
 }
 
-async function listAllShards(client: KinesisClient, streamName: string): Promise<Shard[]> {
+/** Every shard of a stream, open and closed, as ListShards lists them without a filter. */
+export async function listAllShards(client: KinesisClient, streamName: string): Promise<Shard[]> {
   const shards: Shard[] = [];
   let nextToken: string | undefined;
   do {
@@ -109,4 +110,16 @@ export function countIds(records: readonly ReadRecord[]): Map<string, number> {
     counts.set(id, (counts.get(id) ?? 0) + 1);
   }
   return counts;
+}
+
+/** For ids `0..count-1` as counted by {@link countIds}: the ids never read, and the extra copies read. */
+export function tallyIds(counts: ReadonlyMap<string, number>, count: number): { missing: string[]; duplicates: number } {
+  const missing: string[] = [];
+  let duplicates = 0;
+  for (let i = 0; i < count; i++) {
+    const n = counts.get(`${i}`) ?? 0;
+    if (n === 0) missing.push(`${i}`);
+    duplicates += Math.max(0, n - 1);
+  }
+  return { missing, duplicates };
 }
