@@ -17,8 +17,10 @@ import { Collector, DeadlineQueue, RateLimiter } from './batching/index.js';
 import { createKinesisClient } from './client.js';
 import { resolveConfig, type ProducerOptions, type ResolvedConfig } from './config.js';
 import { BackpressureError, ProducerClosedError, UserRecordFailedError, type Attempt } from './errors.js';
-import { RetryPolicy, classifyEntryError, classifyRequestError, type Failure } from './retry/index.js';
+import { RetryPolicy, boundedBackoff, classifyEntryError, classifyRequestError, type Failure } from './retry/index.js';
 import {
+  DEFAULT_MAX_BACKOFF_MS,
+  DEFAULT_MIN_BACKOFF_MS,
   HashKeyCache,
   ShardMap,
   describeStreamCapabilities,
@@ -180,8 +182,7 @@ const byExpiry = (record: KinesisRecord): number => record.expiresAt;
 const MIN_RATE_WAIT_MS = 5;
 /** Longest a record let out by a shard's rate limit waits for others to share its request. */
 const RELEASE_COALESCE_MS = 20;
-// Metadata calls (DescribeStreamSummary) back off like the shard map: 1 s doubling to 30 s.
-const METADATA_RETRY = new RetryPolicy({ minBackoff: 1000, maxBackoff: 30_000 });
+
 
 /**
  * A Kinesis producer: `put()` user records, `await` their results. Records bound for the same shard
@@ -489,10 +490,11 @@ export class KinesisProducer {
           this.#onStreamUpdate(stream);
           return;
         }
+        // DescribeStreamSummary backs off like ListShards: 1 s doubling to 30 s.
         setTimeout(() => {
           stream.capabilitiesLoading = false;
           this.#readCapabilities(stream);
-        }, METADATA_RETRY.backoff(stream.capabilityReads)).unref();
+        }, boundedBackoff(stream.capabilityReads, DEFAULT_MIN_BACKOFF_MS, DEFAULT_MAX_BACKOFF_MS)).unref();
         // Records waiting for the stream go out raw (after their wait) rather than wait for retries.
         this.#onStreamUpdate(stream);
       },

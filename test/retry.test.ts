@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RetryPolicy, classifyEntryError, classifyRequestError } from '../src/retry/index.js';
+import { RetryPolicy, boundedBackoff, classifyEntryError, classifyRequestError } from '../src/retry/index.js';
 
 describe('RetryPolicy', () => {
   it('draws full-jitter backoff under an exponentially growing, capped ceiling', () => {
@@ -34,5 +34,15 @@ describe('error classification', () => {
       code: 'NetworkError',
     });
     expect(classifyRequestError(Object.assign(new Error('aborted'), { name: 'AbortError' }), true)).toMatchObject({ kind: 'transient', code: 'RequestTimeout' });
+  });
+});
+
+describe('boundedBackoff', () => {
+  it('doubles from min to max with +-20 % jitter, never outside [min, max]', () => {
+    expect([1, 2, 3, 4, 5, 6, 9].map((n) => boundedBackoff(n, 1000, 30_000, () => 0.5))).toEqual([1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+    expect(boundedBackoff(1, 1000, 30_000, () => 0)).toBe(1000); // -20 % is clamped to min
+    expect(boundedBackoff(3, 1000, 30_000, () => 0)).toBe(3200);
+    expect(boundedBackoff(3, 1000, 30_000, () => 0.999999)).toBe(4800);
+    expect(boundedBackoff(20, 1000, 30_000, () => 0.999999)).toBe(30000);
   });
 });

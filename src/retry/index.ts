@@ -1,5 +1,6 @@
 export {
   RetryPolicy,
+  boundedBackoff,
   classifyEntryError,
   classifyRequestError,
   type Failure,

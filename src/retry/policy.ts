@@ -119,3 +119,14 @@ export class RetryPolicy {
     return Math.floor(this.#random() * ceiling);
   }
 }
+
+/**
+ * Backoff for metadata calls (ListShards, DescribeStreamSummary) after `failures` failures in a
+ * row: `minMs · 2^(failures-1)` capped at `maxMs`, with ±20 % jitter kept within [minMs, maxMs].
+ * Unlike a record's full jitter, a failing metadata call is never retried sooner than `minMs`.
+ */
+export function boundedBackoff(failures: number, minMs: number, maxMs: number, random: () => number = Math.random): number {
+  const base = Math.min(maxMs, minMs * 2 ** Math.min(Math.max(failures, 1) - 1, 30));
+  const jittered = base * (0.8 + 0.4 * random());
+  return Math.round(Math.min(maxMs, Math.max(minMs, jittered)));
+}

@@ -5,7 +5,7 @@
  */
 import { ListShardsCommand, type KinesisClient, type ListShardsCommandInput, type Shard } from '@aws-sdk/client-kinesis';
 import { ShardlineError, ValidationError } from '../errors.js';
-import { classifyRequestError } from '../retry/index.js';
+import { boundedBackoff, classifyRequestError } from '../retry/index.js';
 import { validateInteger, validateStreamRef } from '../validation.js';
 import { decimalToHashKey, type HashKey } from './hash-key.js';
 
@@ -400,11 +400,8 @@ export class ShardMap {
     this.#timer = undefined;
   }
 
-  /** `minBackoffMs · 2^(failures-1)`, capped at `maxBackoffMs`, ±20 % jitter kept within the bounds. */
   #backoffMs(): number {
-    const base = Math.min(this.#maxBackoffMs, this.#minBackoffMs * 2 ** Math.min(this.#failures - 1, 30));
-    const jittered = base * (0.8 + 0.4 * Math.random());
-    return Math.round(Math.min(this.#maxBackoffMs, Math.max(this.#minBackoffMs, jittered)));
+    return boundedBackoff(this.#failures, this.#minBackoffMs, this.#maxBackoffMs);
   }
 
   #toShardlineError(error: unknown): ShardlineError {
