@@ -71,6 +71,33 @@ describe('per-shard rate limiting', () => {
     expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
     expect(await readBackTally(streamName, sent)).toEqual({ missing: [], duplicates: 0 });
   }, 60_000);
+  it('lets held records out in TTL order and fails those whose TTL runs out while held', async () => {
+    const streamName = await newStream(1);
+    // rateLimit 1 %: 10 records/s a shard, a bucket of 10 to start with; raw records of 1 KiB.
+    const producer = new KinesisProducer({
+      streamName,
+      client: localClient(kinesis.server.endpoint),
+      rateLimit: 1,
+      aggregationEnabled: false,
+      recordTtl: 1500,
+    });
+    const settled = await Promise.allSettled(
+      Array.from({ length: 60 }, (_, i) => producer.put({ partitionKey: `k${i}`, data: Buffer.alloc(1024, i) })),
+    );
+    await producer.close();
+    const delivered = settled.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
+    const expired = settled.flatMap((r, i) => (r.status === 'rejected' ? [i] : []));
+    // About 1.5 s of 10 records/s plus the first bucket: 20-30 delivered, the rest expired.
+    expect(delivered.length).toBeGreaterThanOrEqual(15);
+    expect(delivered.length).toBeLessThanOrEqual(35);
+    // The earliest TTLs left first: every delivered record was put before every expired one.
+    expect(Math.max(...delivered)).toBeLessThan(Math.min(...expired));
+    for (const i of expired) {
+      const error = (settled[i] as PromiseRejectedResult).reason as UserRecordFailedError;
+      expect(error).toMatchObject({ errorCode: 'Expired', attempts: [] });
+      expect(error.message).toContain('rate limit');
+    }
+  });
 });
 
 describe('backpressure', () => {
