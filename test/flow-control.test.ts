@@ -26,51 +26,100 @@ async function readBackTally(streamName: string, count: number): Promise<{ missi
   return tallyIds(countIds((await readStream(kinesis.admin, streamName)).records), count);
 }
 
+/** What {@link saturate} measured from its steady-state mark on. */
+interface Saturation {
+  /** Bytes per second the shard accepted. */
+  readonly throughput: number;
+  readonly throttled: number;
+  readonly attempts: number;
+  /** Bytes per second each producer got written (by its promises settling in the window). */
+  readonly perProducer: number[];
+  readonly sent: number;
+}
+
+/**
+ * Offers 1 KB records to a one-shard stream at `offered` times the shard's byte limit, split evenly
+ * over the producers, for `seconds`, paced by the clock (not by sleeps, which a busy machine
+ * stretches); measures from `steadyFrom` seconds on (before, the limiters find the shard's real
+ * rate). Then lifts the limits, drains, and checks that every record was read back exactly once.
+ */
+async function saturate(streamName: string, producers: KinesisProducer[], offered: number, seconds: number, steadyFrom: number): Promise<Saturation> {
+  const limit = { recordsPerSecond: 1000, bytesPerSecond: 1024 * 1024 };
+  kinesis.proxy.setFaults({ shardLimits: limit });
+  const record = Buffer.alloc(1000, 'r');
+  const promises: Promise<PutResult>[] = [];
+  const offeredPerMs = (offered * limit.bytesPerSecond) / record.length / 1000;
+  const shardStats = () => Object.values(kinesis.proxy.stats.shards[streamName] ?? {})[0];
+  const written = producers.map(() => 0);
+  let sent = 0;
+  let mark: { at: number; bytes: number; throttled: number; accepted: number } | undefined;
+  const started = performance.now();
+  for (let elapsed = 0; elapsed < seconds * 1000; elapsed = performance.now() - started) {
+    for (const due = Math.floor(elapsed * offeredPerMs); sent < due; sent++) {
+      const data = Buffer.from(record);
+      data.write(`${sent}|`, 0, 'latin1');
+      const which = sent % producers.length;
+      const promise = producers[which]!.put({ partitionKey: `k${sent % 500}`, data });
+      promise.then(
+        () => {
+          if (mark !== undefined && performance.now() - started < seconds * 1000) written[which]! += data.length;
+        },
+        () => undefined,
+      );
+      promises.push(promise);
+    }
+    if (mark === undefined && elapsed >= steadyFrom * 1000) {
+      const shard = shardStats();
+      mark = { at: performance.now(), bytes: shard?.acceptedBytes ?? 0, throttled: shard?.throttledEntries ?? 0, accepted: shard?.acceptedRecords ?? 0 };
+    }
+    await sleep(10);
+  }
+  const shard = shardStats()!;
+  const window = (performance.now() - mark!.at) / 1000;
+  const throttled = shard.throttledEntries - mark!.throttled;
+  const measured: Saturation = {
+    throughput: (shard.acceptedBytes - mark!.bytes) / window,
+    throttled,
+    attempts: throttled + shard.acceptedRecords - mark!.accepted,
+    perProducer: written.map((bytes) => bytes / window),
+    sent,
+  };
+  kinesis.proxy.clearFaults(); // let the backlog out quickly
+  const results = await Promise.allSettled(promises);
+  for (const producer of producers) await producer.close();
+  expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+  expect(await readBackTally(streamName, sent)).toEqual({ missing: [], duplicates: 0 });
+  return measured;
+}
+
+const mib = (bytesPerSecond: number): string => (bytesPerSecond / 1024 / 1024).toFixed(3);
+
 describe('per-shard rate limiting', () => {
   it('fills a shard saturated at its real limits with few throttles, and loses nothing', async () => {
     const streamName = await newStream(1);
-    const limit = { recordsPerSecond: 1000, bytesPerSecond: 1024 * 1024 };
-    kinesis.proxy.setFaults({ shardLimits: limit });
     const producer = new KinesisProducer({ streamName, client: localClient(kinesis.proxy.endpoint) });
-    const record = Buffer.alloc(1000, 'r');
-    const promises: Promise<PutResult>[] = [];
-    // Offer 1.25 MiB/s (1.25x the shard's byte limit) for 14 s, paced by the clock (not by sleeps,
-    // which a busy machine stretches), and measure from the 6th second on: the first seconds are
-    // the limiter finding the shard's real rate.
-    const offeredPerMs = (1.25 * limit.bytesPerSecond) / record.length / 1000;
-    let sent = 0;
-    const started = performance.now();
-    let steadyFrom: { at: number; bytes: number; throttled: number; accepted: number } | undefined;
-    for (let elapsed = 0; elapsed < 14_000; elapsed = performance.now() - started) {
-      for (const due = Math.floor(elapsed * offeredPerMs); sent < due; sent++) {
-        const data = Buffer.from(record);
-        data.write(`${sent}|`, 0, 'latin1');
-        promises.push(producer.put({ partitionKey: `k${sent % 500}`, data }));
-      }
-      if (steadyFrom === undefined && elapsed >= 6000) {
-        const shard = Object.values(kinesis.proxy.stats.shards[streamName] ?? {})[0];
-        steadyFrom = { at: performance.now(), bytes: shard?.acceptedBytes ?? 0, throttled: shard?.throttledEntries ?? 0, accepted: shard?.acceptedRecords ?? 0 };
-      }
-      await sleep(10);
-    }
-    const shard = Object.values(kinesis.proxy.stats.shards[streamName] ?? {})[0]!;
-    const seconds = (performance.now() - steadyFrom!.at) / 1000;
-    const throughput = (shard.acceptedBytes - steadyFrom!.bytes) / seconds;
-    const throttled = shard.throttledEntries - steadyFrom!.throttled;
-    const attempts = throttled + shard.acceptedRecords - steadyFrom!.accepted;
+    const m = await saturate(streamName, [producer], 1.25, 14, 6);
     console.log(
-      `saturated shard: ${(throughput / 1024 / 1024).toFixed(3)} MiB/s delivered (limit 1), throttled ${throttled} of ${attempts} attempts ` +
-        `(${((100 * throttled) / attempts).toFixed(1)} %), ${sent} records offered`,
+      `saturated shard: ${mib(m.throughput)} MiB/s delivered (limit 1), throttled ${m.throttled} of ${m.attempts} attempts ` +
+        `(${((100 * m.throttled) / m.attempts).toFixed(1)} %), ${m.sent} records offered`,
     );
-    expect(throughput).toBeGreaterThanOrEqual(0.9 * limit.bytesPerSecond);
-    expect(throttled / attempts).toBeLessThan(0.05);
-
-    kinesis.proxy.clearFaults(); // let the backlog out quickly
-    const results = await Promise.allSettled(promises);
-    await producer.close();
-    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
-    expect(await readBackTally(streamName, sent)).toEqual({ missing: [], duplicates: 0 });
+    expect(m.throughput).toBeGreaterThanOrEqual(0.9 * 1024 * 1024);
+    expect(m.throttled / m.attempts).toBeLessThan(0.05);
   }, 60_000);
+
+  it('converges when two producers share a shard: the shard stays full, neither storms nor starves', async () => {
+    const streamName = await newStream(1);
+    const producers = [0, 1].map(() => new KinesisProducer({ streamName, client: localClient(kinesis.proxy.endpoint) }));
+    const m = await saturate(streamName, producers, 1.6, 16, 8);
+    console.log(
+      `shared shard: ${mib(m.throughput)} MiB/s delivered (limit 1; ${m.perProducer.map(mib).join(' + ')}), ` +
+        `throttled ${m.throttled} of ${m.attempts} attempts (${((100 * m.throttled) / m.attempts).toFixed(1)} %)`,
+    );
+    expect(m.throughput).toBeGreaterThanOrEqual(0.85 * 1024 * 1024);
+    expect(m.throttled / m.attempts).toBeLessThan(0.1);
+    for (const share of m.perProducer) expect(share).toBeGreaterThanOrEqual(0.25 * m.throughput);
+  }, 60_000);
+
   it('lets held records out in TTL order and fails those whose TTL runs out while held', async () => {
     const streamName = await newStream(1);
     // rateLimit 1 %: 10 records/s a shard, a bucket of 10 to start with; raw records of 1 KiB.
