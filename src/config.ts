@@ -92,7 +92,15 @@ export interface ResolvedConfig {
   readonly maxOutstandingRecords: number;
   readonly maxOutstandingBytes: number;
   readonly shardMapRefreshInterval: number;
+  /**
+   * Whether `collectionMaxSize` is the default: then streams that take records over 1 MiB (whose
+   * requests may reach 10 MiB) get requests of up to {@link MAX_REQUEST_SIZE}.
+   */
+  readonly collectionMaxSizeDefaulted: boolean;
 }
+
+/** The largest PutRecords request the service takes, for streams that opted in to records over 1 MiB. */
+export const MAX_REQUEST_SIZE = 10 * MiB;
 
 /** The defaults, as the KPL has them where it has the option. */
 export const DEFAULTS = {
@@ -114,7 +122,7 @@ export const DEFAULTS = {
   maxOutstandingRecords: 100_000,
   maxOutstandingBytes: 64 * MiB,
   shardMapRefreshInterval: 60_000,
-} as const satisfies Omit<ResolvedConfig, 'streamName' | 'streamARN'>;
+} as const satisfies Omit<ResolvedConfig, 'streamName' | 'streamARN' | 'collectionMaxSizeDefaulted'>;
 
 function integer(options: ProducerOptions, field: keyof typeof DEFAULTS, min: number, max: number): number {
   return validateInteger(field, options[field] ?? DEFAULTS[field], min, max);
@@ -140,7 +148,7 @@ export function resolveConfig(options: ProducerOptions): ResolvedConfig {
     collectionMaxCount: integer(options, 'collectionMaxCount', 1, 500),
     // A request must hold the largest envelope (with its 1-byte outer key). A user record larger
     // than a request goes alone in one (streams taking records over 1 MiB take 10 MiB requests).
-    collectionMaxSize: integer(options, 'collectionMaxSize', Math.max(MiB, aggregationMaxSize + 1), 10 * MiB),
+    collectionMaxSize: integer(options, 'collectionMaxSize', Math.max(MiB, aggregationMaxSize + 1), MAX_REQUEST_SIZE),
     recordMaxBufferedTime: integer(options, 'recordMaxBufferedTime', 0, 600_000),
     recordTtl: integer(options, 'recordTtl', 1, 24 * 3600_000),
     maxConnections: integer(options, 'maxConnections', 1, 256),
@@ -155,6 +163,7 @@ export function resolveConfig(options: ProducerOptions): ResolvedConfig {
     // Twice the largest record, so that a producer drained to its low-water mark takes any record.
     maxOutstandingBytes: integer(options, 'maxOutstandingBytes', 2 * maxUserRecordSize, Number.MAX_SAFE_INTEGER),
     shardMapRefreshInterval: integer(options, 'shardMapRefreshInterval', 0, 24 * 3600_000),
+    collectionMaxSizeDefaulted: options.collectionMaxSize === undefined,
   };
   return config;
 }

@@ -15,7 +15,7 @@ import PQueue from 'p-queue';
 import { Aggregator } from './aggregation/index.js';
 import { Collector, DeadlineQueue, RateLimiter } from './batching/index.js';
 import { createKinesisClient } from './client.js';
-import { resolveConfig, type ProducerOptions, type ResolvedConfig } from './config.js';
+import { MAX_REQUEST_SIZE, MiB, resolveConfig, type ProducerOptions, type ResolvedConfig } from './config.js';
 import { BackpressureError, ProducerClosedError, UserRecordFailedError, type Attempt } from './errors.js';
 import { RetryPolicy, boundedBackoff, classifyEntryError, classifyRequestError, type Failure } from './retry/index.js';
 import {
@@ -466,6 +466,10 @@ export class KinesisProducer {
     describeStreamCapabilities(this.#client, stream).then(
       (capabilities) => {
         stream.capabilities = capabilities;
+        // A stream taking records over 1 MiB takes requests up to 10 MiB (unless the size was set).
+        if (this.#config.collectionMaxSizeDefaulted) {
+          stream.collector.maxSize = capabilities.maxRecordSize > MiB ? MAX_REQUEST_SIZE : this.#config.collectionMaxSize;
+        }
         stream.capabilitiesError = undefined;
         stream.capabilitiesLoading = false;
         stream.capabilityReads = 0;

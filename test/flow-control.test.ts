@@ -5,10 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { SplitShardCommand } from '@aws-sdk/client-kinesis';
-import { BackpressureError, KinesisProducer, UserRecordFailedError, ValidationError, type PutResult } from '../src/index.js';
+import { BackpressureError, KinesisProducer, UserRecordFailedError, ValidationError, type ProducerOptions, type PutResult } from '../src/index.js';
 import { countIds, readStream, tallyIds } from './support/read-stream.js';
 import { useKinesis } from './support/harness.js';
-import { createStream, localClient } from './support/servers.js';
+import { createStream, localClient, startFakeKinesis, type FakeKinesis } from './support/servers.js';
 
 const kinesis = useKinesis({ proxySeed: 11 });
 let streams = 0;
@@ -297,6 +297,72 @@ describe('stream capabilities', () => {
     await expect(big).rejects.toMatchObject({ errorCode: 'ValidationError' });
     await expect(small).resolves.toMatchObject({ shardId: 'shardId-000000000000' });
     await producer.close();
+  });
+});
+
+describe('request size on streams that take records over 1 MiB', () => {
+  const MiB = 1024 * 1024;
+
+  /** A one-shard fake stream answering every PutRecords entry with success; records its requests. */
+  async function fakeStream(maxRecordSizeInKiB: number | undefined) {
+    let sequence = 1;
+    return startFakeKinesis((request) => {
+      if (request.operation === 'DescribeStreamSummary') {
+        return { body: { StreamDescriptionSummary: { StreamName: 'big', StreamStatus: 'ACTIVE', OpenShardCount: 1, MaxRecordSizeInKiB: maxRecordSizeInKiB } } };
+      }
+      if (request.operation === 'ListShards') {
+        const range = { StartingHashKey: '0', EndingHashKey: (2n ** 128n - 1n).toString() };
+        return { body: { Shards: [{ ShardId: 'shardId-000000000000', HashKeyRange: range, SequenceNumberRange: { StartingSequenceNumber: '1' } }] } };
+      }
+      const records = request.body.Records as unknown[];
+      return { body: { FailedRecordCount: 0, Records: records.map(() => ({ ShardId: 'shardId-000000000000', SequenceNumber: String(sequence++) })) } };
+    });
+  }
+
+  /** Bytes of each PutRecords request as the service counts them (data + partition keys). */
+  function requestSizes(fake: FakeKinesis): number[] {
+    return fake.requests
+      .filter((r) => r.operation === 'PutRecords')
+      .map((r) => (r.body.Records as { Data: string; PartitionKey: string }[]).reduce((n, e) => n + Buffer.from(e.Data, 'base64').length + Buffer.byteLength(e.PartitionKey), 0));
+  }
+
+  async function putTwelve(fake: FakeKinesis, options: Partial<ProducerOptions> = {}): Promise<number[]> {
+    // rateLimit as if the one shard took 100 MiB/s: one real shard lets ~1 record of 900 KiB out at a time.
+    const producer = new KinesisProducer({
+      streamName: 'big',
+      client: localClient(fake.endpoint),
+      maxUserRecordSize: 10 * MiB,
+      rateLimit: 10_000,
+      ...options,
+    });
+    await producer.put({ partitionKey: 'warm-up', data: 'x' }); // capabilities read
+    await Promise.all(Array.from({ length: 12 }, (_, i) => producer.put({ partitionKey: `k${i}`, data: Buffer.alloc(900 * 1024, i) })));
+    await producer.close();
+    return requestSizes(fake).slice(1);
+  }
+
+  it('collects requests up to 10 MiB for a stream whose MaxRecordSizeInKiB is above 1024', async () => {
+    const fake = await fakeStream(10_240);
+    try {
+      const sizes = await putTwelve(fake);
+      expect(sizes.map((n) => Math.round(n / (900 * 1024)))).toEqual([11, 1]);
+      expect(Math.max(...sizes)).toBeGreaterThan(5 * MiB);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(10 * MiB);
+    } finally {
+      await fake.stop();
+    }
+  });
+
+  it('keeps 5 MiB requests for other streams, and an explicit collectionMaxSize everywhere', async () => {
+    const plain = await fakeStream(undefined);
+    const big = await fakeStream(10_240);
+    try {
+      expect((await putTwelve(plain)).map((n) => Math.round(n / (900 * 1024)))).toEqual([5, 5, 2]);
+      expect((await putTwelve(big, { collectionMaxSize: 5 * MiB })).map((n) => Math.round(n / (900 * 1024)))).toEqual([5, 5, 2]);
+    } finally {
+      await plain.stop();
+      await big.stop();
+    }
   });
 });
 

@@ -27,7 +27,7 @@ export interface CollectorOptions {
  */
 export class Collector<T extends CollectorEntry> {
   readonly #maxCount: number;
-  readonly #maxSize: number;
+  #maxSize: number;
   #entries: T[] = [];
   #size = 0;
 
@@ -36,10 +36,20 @@ export class Collector<T extends CollectorEntry> {
     if (!Number.isInteger(collectionMaxCount) || collectionMaxCount < 1 || collectionMaxCount > 500) {
       throw new ValidationError('collectionMaxCount', 'an integer in 1..500', `got ${collectionMaxCount}`);
     }
+    this.#maxCount = collectionMaxCount;
+    this.#maxSize = 0;
+    this.maxSize = collectionMaxSize;
+  }
+
+  /** Most bytes in one request. Settable: streams that take records over 1 MiB take larger requests. */
+  get maxSize(): number {
+    return this.#maxSize;
+  }
+
+  set maxSize(collectionMaxSize: number) {
     if (!Number.isInteger(collectionMaxSize) || collectionMaxSize < 1) {
       throw new ValidationError('collectionMaxSize', 'a positive integer', `got ${collectionMaxSize}`);
     }
-    this.#maxCount = collectionMaxCount;
     this.#maxSize = collectionMaxSize;
   }
 
