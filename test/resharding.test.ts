@@ -223,6 +223,16 @@ async function expectReshardOutcome(
   expectReport(report, run.sent.length);
 }
 
+/** Records 1..count (after the warm-up record) each settled on the child whose range holds its hash key. */
+function expectEachInTheChildHoldingIt(children: Shard[], sent: Sent[], results: PutResult[], count: number): void {
+  for (let i = 1; i <= count; i++) {
+    const child = children.find((c) => c.ShardId === results[i]!.shardId);
+    expect(child, `record ${i} in ${results[i]!.shardId}`).toBeDefined();
+    const key = keyOf(sent[i]!);
+    expect(key >= start(child!) && key <= end(child!)).toBe(true);
+  }
+}
+
 /** A run the reshard did not disturb: no failed attempt, nothing dropped by the KCL rule, no duplicate. */
 async function expectNothingRetried(
   admin: KinesisClient,
@@ -351,12 +361,8 @@ describe('resharding on kinesalite', () => {
     await producer.close();
     const children = (await openShards(kinesis.admin, streamName)).filter((s) => start(s) >= start(x!) && end(s) <= end(x!));
     expect(children).toHaveLength(2);
-    for (let i = 1; i <= 40; i++) {
-      const result = results[i]!;
-      const child = children.find((c) => c.ShardId === result.shardId);
-      expect(child, `record ${i} in ${result.shardId}`).toBeDefined();
-      const key = keyOf(sent[i]!);
-      expect(key >= start(child!) && key <= end(child!)).toBe(true);
+    expectEachInTheChildHoldingIt(children, sent, results, 40);
+    for (const result of results.slice(1, 41)) {
       // Re-routed before it was ever sent: one attempt, aggregated with its child's other records.
       expect(result.attempts).toHaveLength(1);
       expect(result.aggregated).toBe(true);
@@ -404,8 +410,8 @@ describe('resharding on kinesalite', () => {
     const middleX = (start(x!) + end(x!) + 1n) / 2n;
     for (const key of keysIn(x!, middleX, 20)) put(producer, sent, key);
     await splitInHalf(kinesis.admin, streamName, x!);
-    // The producer has no periodic refresh: only answers make it list shards again. Waiting past its
-    // refresh interval changes nothing.
+    // The producer's periodic refresh (every 60 s by default) has not come: only answers make it
+    // list shards again before then, and waiting past its minimum refresh spacing changes nothing.
     await sleep(1200);
     expect(producer.outstandingRecords).toBe(40);
 
@@ -414,12 +420,7 @@ describe('resharding on kinesalite', () => {
     await producer.close();
     const children = (await openShards(kinesis.admin, streamName)).filter((s) => start(s) >= start(x!) && end(s) <= end(x!));
     expect(children).toHaveLength(2);
-    for (let i = 1; i <= 40; i++) {
-      const child = children.find((c) => c.ShardId === results[i]!.shardId);
-      expect(child, `record ${i} in ${results[i]!.shardId}`).toBeDefined();
-      const key = keyOf(sent[i]!);
-      expect(key >= start(child!) && key <= end(child!)).toBe(true);
-    }
+    expectEachInTheChildHoldingIt(children, sent, results, 40);
     const report = verify(await readStream(kinesis.admin, streamName), sent, results);
     console.info('buffered records, split not revealed before flush():', report);
     expectReport(report, sent.length);
