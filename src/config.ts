@@ -3,7 +3,9 @@
  */
 import type { KinesisClient, KinesisClientConfig } from '@aws-sdk/client-kinesis';
 import { ValidationError } from './errors.js';
-import { validateInteger } from './validation.js';
+import { DEFAULT_AGGREGATION_MAX_COUNT, DEFAULT_AGGREGATION_MAX_SIZE } from './aggregation/index.js';
+import { DEFAULT_HASH_KEY_CACHE_MAX, MAX_HASH_KEY_CACHE_MAX } from './sharding/index.js';
+import { DEFAULT_MAX_USER_RECORD_SIZE, MAX_USER_RECORD_SIZE_LIMIT, validateInteger } from './validation.js';
 
 /** One mebibyte. */
 export const MiB = 1024 * 1024;
@@ -105,8 +107,8 @@ export const MAX_REQUEST_SIZE = 10 * MiB;
 /** The defaults, as the KPL has them where it has the option. */
 export const DEFAULTS = {
   aggregationEnabled: true,
-  aggregationMaxCount: 4294967295,
-  aggregationMaxSize: 51200,
+  aggregationMaxCount: DEFAULT_AGGREGATION_MAX_COUNT,
+  aggregationMaxSize: DEFAULT_AGGREGATION_MAX_SIZE,
   collectionMaxCount: 500,
   collectionMaxSize: 5 * MiB,
   recordMaxBufferedTime: 100,
@@ -114,10 +116,10 @@ export const DEFAULTS = {
   maxConnections: 24,
   requestTimeout: 6000,
   failIfThrottled: false,
-  maxUserRecordSize: MiB,
+  maxUserRecordSize: DEFAULT_MAX_USER_RECORD_SIZE,
   retryMinBackoff: 100,
   retryMaxBackoff: 10000,
-  hashKeyCacheSize: 10000,
+  hashKeyCacheSize: DEFAULT_HASH_KEY_CACHE_MAX,
   rateLimit: 150,
   maxOutstandingRecords: 100_000,
   maxOutstandingBytes: 64 * MiB,
@@ -136,14 +138,14 @@ function boolean(options: ProducerOptions, field: 'aggregationEnabled' | 'failIf
 
 /** Validates producer options and fills in defaults. Throws {@link ValidationError} naming the option. */
 export function resolveConfig(options: ProducerOptions): ResolvedConfig {
-  const maxUserRecordSize = integer(options, 'maxUserRecordSize', 1, 10 * MiB);
+  const maxUserRecordSize = integer(options, 'maxUserRecordSize', 1, MAX_USER_RECORD_SIZE_LIMIT);
   const retryMinBackoff = integer(options, 'retryMinBackoff', 1, 600_000);
   const aggregationMaxSize = integer(options, 'aggregationMaxSize', 64, MiB - 1);
   const config: ResolvedConfig = {
     streamName: options.streamName,
     streamARN: options.streamARN,
     aggregationEnabled: boolean(options, 'aggregationEnabled'),
-    aggregationMaxCount: integer(options, 'aggregationMaxCount', 1, 4294967295),
+    aggregationMaxCount: integer(options, 'aggregationMaxCount', 1, DEFAULT_AGGREGATION_MAX_COUNT),
     aggregationMaxSize,
     collectionMaxCount: integer(options, 'collectionMaxCount', 1, 500),
     // A request must hold the largest envelope (with its 1-byte outer key). A user record larger
@@ -157,7 +159,7 @@ export function resolveConfig(options: ProducerOptions): ResolvedConfig {
     maxUserRecordSize,
     retryMinBackoff,
     retryMaxBackoff: integer(options, 'retryMaxBackoff', retryMinBackoff, 600_000),
-    hashKeyCacheSize: integer(options, 'hashKeyCacheSize', 0, 1_000_000),
+    hashKeyCacheSize: integer(options, 'hashKeyCacheSize', 0, MAX_HASH_KEY_CACHE_MAX),
     rateLimit: integer(options, 'rateLimit', 1, 10_000),
     maxOutstandingRecords: integer(options, 'maxOutstandingRecords', 1, 100_000_000),
     // Twice the largest record, so that a producer drained to its low-water mark takes any record.

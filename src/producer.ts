@@ -12,7 +12,7 @@
  */
 import { PutRecordsCommand, type KinesisClient, type PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
 import PQueue from 'p-queue';
-import { Aggregator } from './aggregation/index.js';
+import { AGGREGATED_PARTITION_KEY, Aggregator } from './aggregation/index.js';
 import { Collector, DeadlineQueue, RateLimiter } from './batching/index.js';
 import { createKinesisClient } from './client.js';
 import { MAX_REQUEST_SIZE, MiB, resolveConfig, type ProducerOptions, type ResolvedConfig } from './config.js';
@@ -175,8 +175,6 @@ interface StreamPipeline {
   waitingDeadline: number;
 }
 
-// The KPL's outer partition key for envelopes; the explicit hash key does the routing.
-const ENVELOPE_PARTITION_KEY = 'a';
 const now = (): number => performance.now();
 const byExpiry = (record: KinesisRecord): number => record.expiresAt;
 const MIN_RATE_WAIT_MS = 5;
@@ -615,7 +613,7 @@ export class KinesisProducer {
     const record: KinesisRecord = aggregated
       ? {
           data,
-          partitionKey: ENVELOPE_PARTITION_KEY,
+          partitionKey: AGGREGATED_PARTITION_KEY,
           // The first record's hash key routes the envelope to the shard predicted for all of them.
           explicitHashKey: first.explicitHashKey ?? hashKeyToDecimal(first.hashKey),
           size: recordSizeBytes,
