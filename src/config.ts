@@ -3,8 +3,8 @@
  */
 import type { KinesisClient, KinesisClientConfig } from '@aws-sdk/client-kinesis';
 import { ValidationError } from './errors.js';
-import { DEFAULT_AGGREGATION_MAX_COUNT, DEFAULT_AGGREGATION_MAX_SIZE } from './aggregation/index.js';
-import { DEFAULT_HASH_KEY_CACHE_MAX, MAX_HASH_KEY_CACHE_MAX } from './sharding/index.js';
+import { DEFAULT_AGGREGATION_MAX_COUNT, DEFAULT_AGGREGATION_MAX_SIZE } from './aggregation/aggregator.js';
+import { DEFAULT_HASH_KEY_CACHE_MAX, MAX_HASH_KEY_CACHE_MAX } from './sharding/hash-key.js';
 import { DEFAULT_MAX_USER_RECORD_SIZE, MAX_USER_RECORD_SIZE_LIMIT, validateInteger } from './validation.js';
 
 /** One mebibyte. */

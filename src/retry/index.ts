@@ -1,3 +1,8 @@
+/**
+ * Retrying: how failures are classified and backed off ({@link RetryPolicy}), and what happens to
+ * each failed or expired record ({@link RetryScheduler}).
+ * @module
+ */
 export {
   RetryPolicy,
   boundedBackoff,
@@ -7,3 +12,4 @@ export {
   type FailureKind,
   type RetryPolicyOptions,
 } from './policy.js';
+export { RetryScheduler, type RetrySchedulerOptions } from './retry-scheduler.js';

@@ -5,10 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { SplitShardCommand } from '@aws-sdk/client-kinesis';
-import { BackpressureError, KinesisProducer, UserRecordFailedError, ValidationError, type ProducerOptions, type PutResult } from '../src/index.js';
-import { countIds, readStream, tallyIds } from './support/read-stream.js';
-import { useKinesis } from './support/harness.js';
-import { createStream, localClient, startFakeKinesis, type FakeKinesis } from './support/servers.js';
+import { BackpressureError, KinesisProducer, UserRecordFailedError, ValidationError, type ProducerOptions, type PutResult } from '../../src/index.js';
+import { countIds, readStream, tallyIds } from '../support/read-stream.js';
+import { useKinesis } from '../support/harness.js';
+import { createStream, localClient, startFakeKinesis, type FakeKinesis } from '../support/servers.js';
 
 const kinesis = useKinesis({ proxySeed: 11 });
 let streams = 0;

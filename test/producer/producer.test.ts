@@ -4,12 +4,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { KinesisProducer, ProducerClosedError, ValidationError, type PutResult } from '../src/index.js';
-import { decimalToHashKey, hashKeyOfPartitionKey } from '../src/sharding/index.js';
-import { mulberry32 } from './support/fault-proxy.js';
-import { readStream } from './support/read-stream.js';
-import { useKinesis } from './support/harness.js';
-import { createStream, localClient } from './support/servers.js';
+import { KinesisProducer, ProducerClosedError, ValidationError, type PutResult } from '../../src/index.js';
+import { decimalToHashKey, hashKeyOfPartitionKey } from '../../src/sharding/index.js';
+import { mulberry32 } from '../support/fault-proxy.js';
+import { readStream } from '../support/read-stream.js';
+import { useKinesis } from '../support/harness.js';
+import { createStream, localClient } from '../support/servers.js';
 
 const kinesis = useKinesis();
 let streamCounter = 0;

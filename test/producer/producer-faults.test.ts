@@ -4,11 +4,11 @@
  * expiry and a missing stream. For each: records sent, read back, duplicates, failures by code.
  */
 import { describe, expect, it } from 'vitest';
-import { KinesisProducer, UserRecordFailedError, type PutResult, type ProducerOptions } from '../src/index.js';
-import type { Faults } from './support/fault-proxy.js';
-import { countIds, readStream, tallyIds } from './support/read-stream.js';
-import { useKinesis } from './support/harness.js';
-import { createStream, localClient } from './support/servers.js';
+import { KinesisProducer, UserRecordFailedError, type PutResult, type ProducerOptions } from '../../src/index.js';
+import type { Faults } from '../support/fault-proxy.js';
+import { countIds, readStream, tallyIds } from '../support/read-stream.js';
+import { useKinesis } from '../support/harness.js';
+import { createStream, localClient } from '../support/servers.js';
 
 const kinesis = useKinesis({ proxySeed: 7 });
 let streams = 0;

@@ -1,0 +1,92 @@
+/**
+ * The records that flow through the pipeline: what users put ({@link UserRecord}), what they get
+ * back ({@link PutResult}), and the two internal shapes every stage passes along — a user record
+ * being delivered ({@link PendingRecord}) and a record as sent to Kinesis ({@link KinesisRecord}).
+ */
+import type { Attempt } from './errors.js';
+
+/** A record to put. `data` is bytes, or a string sent as its UTF-8 bytes. */
+export interface UserRecord {
+  /** 1 to 256 characters; its MD5 decides the shard unless `explicitHashKey` is given. */
+  readonly partitionKey: string;
+  /** The payload. Data plus partition key must not exceed `maxUserRecordSize` (UTF-8 bytes). */
+  readonly data: Uint8Array | string;
+  /** A decimal hash key in 0..2^128-1 that decides the shard instead of the partition key. */
+  readonly explicitHashKey?: string;
+  /** The stream, when not the producer's default. */
+  readonly streamName?: string;
+  /** The stream's ARN, when not the producer's default. */
+  readonly streamARN?: string;
+}
+
+/** Where a user record was written, and how it got there. */
+export interface PutResult {
+  /** The shard that holds the record. */
+  readonly shardId: string;
+  /** The sequence number of the Kinesis record that carries it. */
+  readonly sequenceNumber: string;
+  /** Its position in the envelope when aggregated (what the KCL reports as the sub-sequence number). */
+  readonly subSequenceNumber?: number;
+  /** Whether it travelled inside a KPL envelope. */
+  readonly aggregated: boolean;
+  /** Every attempt, the successful one last. */
+  readonly attempts: readonly Attempt[];
+}
+
+/** Sends a user record on its way through its stream's buffers (again, after a failure). */
+export interface RecordRouter {
+  route(record: PendingRecord, t: number): void;
+}
+
+/** A user record from `put()` until it settles. */
+export interface PendingRecord {
+  readonly id: number;
+  readonly partitionKey: string;
+  readonly explicitHashKey: string | undefined;
+  readonly data: Uint8Array;
+  /** Data plus partition key, in bytes: what the service counts. */
+  readonly size: number;
+  /** The record's hash key as 32 hex digits (a `HashKey` of src/sharding): what its shard is predicted from. */
+  readonly hashKey: string;
+  /** The stream's pipeline, which routes the record (and routes it again after a failure). */
+  readonly stream: RecordRouter;
+  readonly arrivedAt: number;
+  /** `arrivedAt + recordTtl`: past it the record fails `Expired`. */
+  readonly expiresAt: number;
+  /** When the record last started waiting: arrival, or the end of its last failed attempt. */
+  waitingSince: number;
+  readonly attempts: Attempt[];
+  readonly resolve: (result: PutResult) => void;
+  readonly reject: (error: Error) => void;
+}
+
+/** One record as sent to Kinesis: an envelope or a raw user record. */
+export interface KinesisRecord {
+  readonly data: Uint8Array;
+  readonly partitionKey: string;
+  readonly explicitHashKey: string | undefined;
+  readonly size: number;
+  readonly aggregated: boolean;
+  /** The shard the record is predicted for; undefined when sent without a prediction. */
+  readonly predictedShardId: string | undefined;
+  readonly userRecords: PendingRecord[];
+  /** The earliest `expiresAt` of its user records: the order it leaves a rate-limit queue in. */
+  readonly expiresAt: number;
+  /** When it must leave the buffers (the earliest buffering deadline of its user records). */
+  bufferDeadline: number;
+}
+
+/** A user record sent as it is, not aggregated. */
+export function rawKinesisRecord(record: PendingRecord, predictedShardId: string | undefined, bufferDeadline: number): KinesisRecord {
+  return {
+    data: record.data,
+    partitionKey: record.partitionKey,
+    explicitHashKey: record.explicitHashKey,
+    size: record.size,
+    aggregated: false,
+    predictedShardId,
+    userRecords: [record],
+    expiresAt: record.expiresAt,
+    bufferDeadline,
+  };
+}
