@@ -75,7 +75,11 @@ export class Sender {
 
   /** Queues one PutRecords call for `batch`; its records' outcomes go to `outcomes`. */
   send(target: SendTarget, batch: KinesisRecord[], outcomes: SendOutcomes): void {
-    if (batch.length > 0) void this.#queue.add(() => this.#send(target, batch, outcomes));
+    if (batch.length === 0) return;
+    this.#queue.add(() => this.#send(target, batch, outcomes)).catch((error: unknown) => {
+      // #send gives every record a verdict before anything can throw; this is a defect of ours, said loudly.
+      process.emitWarning(`shardline: sending a PutRecords call failed unexpectedly: ${String(error)}`, { code: 'SHARDLINE_INTERNAL' });
+    });
   }
 
   async #send(target: SendTarget, batch: KinesisRecord[], outcomes: SendOutcomes): Promise<void> {
@@ -90,13 +94,12 @@ export class Sender {
     this.#counters.putRecordsRequests++;
     const abort = new AbortController();
     const timeout = setTimeout(() => abort.abort(), this.#requestTimeout);
-    let answer: (PutRecordsResultEntry | undefined)[];
+    let output: { Records?: unknown } | undefined;
     try {
-      const output = await this.#client.send(
+      output = await this.#client.send(
         new PutRecordsCommand({ StreamName: target.streamName, StreamARN: target.streamARN, Records: entries }),
         { abortSignal: abort.signal },
       );
-      answer = output.Records ?? [];
     } catch (error) {
       this.#onRequestFailed(target, live, classifyRequestError(error, abort.signal.aborted), start, outcomes);
       return;
@@ -104,29 +107,21 @@ export class Sender {
       clearTimeout(timeout);
     }
     const end = now();
-    if (answer.length !== live.length) {
-      const failure: Failure = {
-        kind: 'transient',
-        code: 'InvalidResponse',
-        message: `PutRecords answered ${answer.length} entries for ${live.length} records`,
-      };
+    const answer = output?.Records;
+    if (!Array.isArray(answer) || answer.length !== live.length) {
+      const got = Array.isArray(answer) ? `${answer.length} entries` : 'no list of entries';
+      const failure = invalidResponse(`PutRecords answered ${got} for ${live.length} records`);
       for (const record of live) outcomes.failed(record, failure, start, end);
       return;
     }
-    for (let i = 0; i < live.length; i++) {
-      const record = live[i]!;
-      const entry = answer[i]!;
-      // kinesis-local answers null for absent fields.
-      if (entry.ErrorCode != null) {
-        const failure: Failure = { kind: classifyEntryError(entry.ErrorCode), code: entry.ErrorCode, message: entry.ErrorMessage ?? '' };
-        outcomes.failed(record, failure, start, end);
-      } else if (entry.ShardId == null || entry.SequenceNumber == null) {
-        outcomes.failed(record, { kind: 'transient', code: 'InvalidResponse', message: 'entry without ShardId' }, start, end);
-      } else if (record.predictedShardId !== undefined && record.predictedShardId !== entry.ShardId) {
-        outcomes.wrongShard(record, entry.ShardId, entry.SequenceNumber, start, end);
-      } else {
-        outcomes.succeeded(record, entry.ShardId, entry.SequenceNumber, start, end);
-      }
+    let i = 0;
+    try {
+      for (; i < live.length; i++) reportEntry(live[i]!, answer[i], start, end, outcomes);
+    } catch (error) {
+      // Whatever went wrong with this entry, it and the ones after it still need a verdict: they
+      // are failed (and so retried), never left unsettled.
+      const failure = invalidResponse(`handling the answer failed: ${String(error)}`);
+      for (; i < live.length; i++) outcomes.failed(live[i]!, failure, start, end);
     }
   }
 
@@ -144,6 +139,33 @@ export class Sender {
       }
     }
     for (const record of batch) outcomes.failed(record, failure, start, end);
+  }
+}
+
+function invalidResponse(message: string): Failure {
+  return { kind: 'transient', code: 'InvalidResponse', message };
+}
+
+/** Reports one record's outcome from its answer entry; a malformed entry is an `InvalidResponse` failure. */
+function reportEntry(record: KinesisRecord, entry: unknown, start: number, end: number, outcomes: SendOutcomes): void {
+  if (typeof entry !== 'object' || entry === null) {
+    outcomes.failed(record, invalidResponse(`answer entry is ${entry === null ? 'null' : typeof entry}`), start, end);
+    return;
+  }
+  // kinesis-local answers null for absent fields.
+  const { ErrorCode: code, ErrorMessage: message, ShardId: shardId, SequenceNumber: sequenceNumber } = entry as PutRecordsResultEntry;
+  if (code != null) {
+    const failure: Failure =
+      typeof code === 'string'
+        ? { kind: classifyEntryError(code), code, message: typeof message === 'string' ? message : '' }
+        : invalidResponse('answer entry with a non-string ErrorCode');
+    outcomes.failed(record, failure, start, end);
+  } else if (typeof shardId !== 'string' || shardId === '' || typeof sequenceNumber !== 'string' || sequenceNumber === '') {
+    outcomes.failed(record, invalidResponse('answer entry without ShardId and SequenceNumber'), start, end);
+  } else if (record.predictedShardId !== undefined && record.predictedShardId !== shardId) {
+    outcomes.wrongShard(record, shardId, sequenceNumber, start, end);
+  } else {
+    outcomes.succeeded(record, shardId, sequenceNumber, start, end);
   }
 }
 

@@ -109,6 +109,40 @@ describe('Sender: answers to outcomes', () => {
     expect(outcomes[0]).toMatchObject({ failure: { code: 'InvalidResponse' } });
   });
 
+  it('fails malformed entries as InvalidResponse (null, not an object, a non-string code) and reports the rest', async () => {
+    const batch = [kinesisRecord(), kinesisRecord(), kinesisRecord(), kinesisRecord()];
+    const { outcomes } = await sendOnce(async () => ({ Records: [null, 'x', { ErrorCode: 7 }, ok('shardId-1', '4')] as never }), batch);
+    expect(outcomes.map((o) => o.kind)).toEqual(['failed', 'failed', 'failed', 'succeeded']);
+    for (const o of outcomes.slice(0, 3)) expect(o).toMatchObject({ failure: { kind: 'transient', code: 'InvalidResponse' } });
+  });
+
+  it('fails the whole batch as InvalidResponse when the answer has no list of entries', async () => {
+    for (const output of [{}, { Records: 'nope' }, undefined]) {
+      const batch = [kinesisRecord(), kinesisRecord()];
+      const { outcomes } = await sendOnce(async () => output as never, batch);
+      expect(outcomes).toEqual(batch.map((record) => ({ kind: 'failed', record, failure: expect.objectContaining({ code: 'InvalidResponse' }) })));
+    }
+  });
+
+  it('gives the rest of the batch a verdict when handling one outcome throws', async () => {
+    const batch = [kinesisRecord(), kinesisRecord(), kinesisRecord()];
+    const fake = fakeClient(async () => ({ Records: [ok('shardId-1', '1'), ok('shardId-1', '2'), ok('shardId-1', '3')] }));
+    const sender = new Sender({ client: fake.client, maxConnections: 1, requestTimeout: 5000, counters: new Counters() });
+    const outcomes = recorder();
+    const succeeded = outcomes.succeeded;
+    outcomes.succeeded = (record, ...rest) => {
+      if (record === batch[1]) throw new Error('boom');
+      succeeded(record, ...rest);
+    };
+    sender.send(target, batch, outcomes);
+    await sender.onIdle();
+    expect(outcomes.outcomes.map((o) => [o.kind, 'record' in o ? batch.indexOf(o.record) : -1])).toEqual([
+      ['succeeded', 0],
+      ['failed', 1],
+      ['failed', 2],
+    ]);
+  });
+
   it('reports a record written in a shard other than its predicted one as wrongShard; one without a prediction succeeds anywhere', async () => {
     const predicted = kinesisRecord({ predictedShardId: 'shardId-0' });
     const matching = kinesisRecord({ predictedShardId: 'shardId-2' });
