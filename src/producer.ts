@@ -15,7 +15,7 @@ import { createKinesisClient } from './client.js';
 import { resolveConfig, type ProducerOptions, type ResolvedConfig } from './config.js';
 import { BackpressureError, ProducerClosedError, UserRecordFailedError } from './errors.js';
 import { Counters, type ProducerMetrics } from './metrics.js';
-import type { KinesisRecord, PendingRecord, PutResult, UserRecord } from './records.js';
+import { addAttempt, type KinesisRecord, type PendingRecord, type PutResult, type UserRecord } from './records.js';
 import { RetryPolicy, RetryScheduler } from './retry/index.js';
 import { Scheduler, now } from './scheduler.js';
 import { HashKeyCache, StreamView, type StreamStatus } from './sharding/index.js';
@@ -136,7 +136,8 @@ export class KinesisProducer {
           arrivedAt,
           expiresAt: arrivedAt + config.recordTtl,
           waitingSince: arrivedAt,
-          attempts: [],
+          attempts: undefined,
+          attemptCount: 0,
           resolve,
           reject,
         };
@@ -235,12 +236,13 @@ export class KinesisProducer {
         const user = users[i]!;
         if (!this.#settle(user)) continue;
         counters.userRecordsPut++;
-        user.attempts.push({ delayMs: start - user.waitingSince, durationMs: end - start, success: true });
+        const attempts = addAttempt(user, { delayMs: start - user.waitingSince, durationMs: end - start, success: true });
+        const attemptCount = user.attemptCount;
         // Two literal shapes rather than a conditional spread: this runs once per user record.
         user.resolve(
           record.aggregated
-            ? { shardId, sequenceNumber, subSequenceNumber: i, aggregated: true, attempts: user.attempts }
-            : { shardId, sequenceNumber, aggregated: false, attempts: user.attempts },
+            ? { shardId, sequenceNumber, subSequenceNumber: i, aggregated: true, attempts, attemptCount }
+            : { shardId, sequenceNumber, aggregated: false, attempts, attemptCount },
         );
       }
       this.#checkFlushWaiters();
@@ -252,7 +254,7 @@ export class KinesisProducer {
     if (!this.#settle(record)) return;
     this.#counters.userRecordsFailed++;
     if (code === 'Expired') this.#counters.userRecordsExpired++;
-    record.reject(new UserRecordFailedError(code, message, record.partitionKey, record.attempts));
+    record.reject(new UserRecordFailedError(code, message, record.partitionKey, record.attempts ?? [], record.attemptCount));
     this.#checkFlushWaiters();
   }
 

@@ -29,9 +29,20 @@ export interface PutResult {
   readonly subSequenceNumber?: number;
   /** Whether it travelled inside a KPL envelope. */
   readonly aggregated: boolean;
-  /** Every attempt, the successful one last. */
+  /**
+   * The first attempt and the latest ones, at most {@link MAX_KEPT_ATTEMPTS}, the successful one
+   * last: memory stays bounded however long a record is retried. `attemptCount` counts them all.
+   */
   readonly attempts: readonly Attempt[];
+  /** How many attempts it took, the successful one included. */
+  readonly attemptCount: number;
 }
+
+/**
+ * Attempts kept on a record: the first and the latest `MAX_KEPT_ATTEMPTS - 1`. A record retried
+ * through a long outage would otherwise hold an attempt for every try until its TTL.
+ */
+export const MAX_KEPT_ATTEMPTS = 10;
 
 /** Sends a user record on its way through its stream's buffers (again, after a failure). */
 export interface RecordRouter {
@@ -55,7 +66,10 @@ export interface PendingRecord {
   readonly expiresAt: number;
   /** When the record last started waiting: arrival, or the end of its last failed attempt. */
   waitingSince: number;
-  readonly attempts: Attempt[];
+  /** The attempts kept (see {@link addAttempt}); unallocated until the first attempt ends. */
+  attempts: Attempt[] | undefined;
+  /** Attempts made, kept or not. */
+  attemptCount: number;
   readonly resolve: (result: PutResult) => void;
   readonly reject: (error: Error) => void;
 }
@@ -89,4 +103,14 @@ export function rawKinesisRecord(record: PendingRecord, predictedShardId: string
     expiresAt: record.expiresAt,
     bufferDeadline,
   };
+}
+
+/** Records an attempt on a user record, keeping the first and the latest; returns the attempts kept. */
+export function addAttempt(record: PendingRecord, attempt: Attempt): Attempt[] {
+  record.attemptCount++;
+  const attempts = record.attempts;
+  if (attempts === undefined) return (record.attempts = [attempt]);
+  if (attempts.length >= MAX_KEPT_ATTEMPTS) attempts.splice(1, 1);
+  attempts.push(attempt);
+  return attempts;
 }

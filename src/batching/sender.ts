@@ -87,13 +87,18 @@ export class Sender {
     const live = dropExpired(batch, start, outcomes);
     if (live.length === 0) return;
     const entries = new Array<{ Data: Uint8Array; PartitionKey: string; ExplicitHashKey: string | undefined }>(live.length);
+    let earliestExpiry = Infinity;
     for (let i = 0; i < live.length; i++) {
       const r = live[i]!;
       entries[i] = { Data: r.data, PartitionKey: r.partitionKey, ExplicitHashKey: r.explicitHashKey };
+      if (r.expiresAt < earliestExpiry) earliestExpiry = r.expiresAt;
     }
     this.#counters.putRecordsRequests++;
+    // No attempt outlives a record's TTL: the call is cut at the earliest one, so an endpoint that
+    // hangs costs a record its recordTtl, not recordTtl + requestTimeout.
+    const deadline = Math.min(this.#requestTimeout, Math.ceil(earliestExpiry - start));
     const abort = new AbortController();
-    const timeout = setTimeout(() => abort.abort(), this.#requestTimeout);
+    const timeout = setTimeout(() => abort.abort(), deadline);
     let output: { Records?: unknown } | undefined;
     try {
       output = await this.#client.send(
@@ -101,7 +106,11 @@ export class Sender {
         { abortSignal: abort.signal },
       );
     } catch (error) {
-      this.#onRequestFailed(target, live, classifyRequestError(error, abort.signal.aborted), start, outcomes);
+      const failure: Failure =
+        abort.signal.aborted && deadline < this.#requestTimeout
+          ? { kind: 'transient', code: 'RequestTimeout', message: 'no answer before the recordTtl of a record in the request ran out' }
+          : classifyRequestError(error, abort.signal.aborted);
+      this.#onRequestFailed(target, live, failure, start, outcomes);
       return;
     } finally {
       clearTimeout(timeout);

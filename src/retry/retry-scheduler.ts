@@ -4,7 +4,7 @@
  */
 import { DeadlineQueue } from '../deadline-queue.js';
 import type { Counters } from '../metrics.js';
-import type { KinesisRecord, PendingRecord } from '../records.js';
+import { addAttempt, type KinesisRecord, type PendingRecord } from '../records.js';
 import type { Failure, RetryPolicy } from './policy.js';
 
 /** User records of one failed Kinesis record, waiting out their backoff until `at`. */
@@ -46,34 +46,33 @@ export class RetryScheduler {
     this.#wakeAt = options.wakeAt;
   }
 
-  /** Records a failed attempt on each of the Kinesis record's user records. */
-  recordAttempt(record: KinesisRecord, failure: Failure, start: number, end: number): void {
+  /** Records a failed attempt on each of the Kinesis record's user records; returns the most attempts any has made. */
+  recordAttempt(record: KinesisRecord, failure: Failure, start: number, end: number): number {
     this.#counters.countError(failure.code);
+    let most = 0;
     for (const user of record.userRecords) {
-      user.attempts.push({
-        delayMs: start - user.waitingSince,
-        durationMs: end - start,
-        success: false,
-        errorCode: failure.code,
-        errorMessage: failure.message,
-      });
+      addAttempt(user, { delayMs: start - user.waitingSince, durationMs: end - start, success: false, errorCode: failure.code, errorMessage: failure.message });
       user.waitingSince = end;
+      if (user.attemptCount > most) most = user.attemptCount;
     }
+    return most;
   }
 
   /**
    * Records the failed attempt, then fails the user records (a failure retrying cannot cure, or
    * throttling with `failIfThrottled`, or a retry that would land after their TTL) or queues them
-   * for a retry after a backoff with full jitter.
+   * for a retry after a backoff with full jitter. The backoff grows with the attempts of the
+   * record's most tried user record: retried records share envelopes with fresh ones, and an old
+   * record must not keep retrying at the first ceiling.
    */
   onFailure(record: KinesisRecord, failure: Failure, start: number, end: number): void {
-    this.recordAttempt(record, failure, start, end);
+    const attempts = this.recordAttempt(record, failure, start, end);
     const users = record.userRecords;
     if (failure.kind === 'fatal' || failure.kind === 'invalid' || (failure.kind === 'throttled' && this.#failIfThrottled)) {
       for (const user of users) this.#fail(user, failure.code, failure.message);
       return;
     }
-    const retryAt = end + this.#policy.backoff(users[0]!.attempts.length);
+    const retryAt = end + this.#policy.backoff(attempts);
     const retry: PendingRecord[] = [];
     for (const user of users) {
       if (retryAt >= user.expiresAt) this.#fail(user, 'Expired', `recordTtl ran out; last error ${failure.code}: ${failure.message}`);

@@ -203,6 +203,20 @@ describe('Sender: answers to outcomes', () => {
     expect(outcomes).toEqual([{ kind: 'failed', record: batch[0], failure: expect.objectContaining({ kind: 'transient', code: 'RequestTimeout' }) }]);
   });
 
+  it('cuts a call at the earliest recordTtl in it when that comes before requestTimeout', async () => {
+    const batch = [kinesisRecord({ arrivedAt: performance.now(), ttl: 150 }), kinesisRecord({ arrivedAt: performance.now(), ttl: 60_000 })];
+    const started = performance.now();
+    const { outcomes } = await sendOnce(
+      (_input, signal) =>
+        new Promise((_resolve, reject) => signal?.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' })))),
+      batch,
+      { requestTimeout: 5000 },
+    );
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(outcomes.map((o) => o.kind)).toEqual(['failed', 'failed']);
+    expect(outcomes[0]).toMatchObject({ failure: { kind: 'transient', code: 'RequestTimeout', message: expect.stringContaining('recordTtl') } });
+  });
+
   it('reports records whose TTL ran out before sending as expired and leaves them out of the request', async () => {
     const stale = kinesisRecord({ arrivedAt: performance.now() - 10_000, ttl: 1 });
     const fresh = kinesisRecord({ arrivedAt: performance.now() });

@@ -150,6 +150,13 @@ describe('KinesisProducer under faults', () => {
     expect(invalid.length).toBeGreaterThan(0);
   });
 
+  it('settles records by their recordTtl when the endpoint hangs, not recordTtl + requestTimeout', async () => {
+    const outcome = await produce(50, { stall: { rate: 1 } }, { recordTtl: 1500, requestTimeout: 6000 });
+    expect(outcome.failures.map((f) => f.errorCode)).toEqual(Array(50).fill('Expired'));
+    // The attempt is cut when the first TTL in its request runs out (before the fix: ~6 s).
+    expect(outcome.elapsedMs).toBeLessThan(1500 + 1000);
+  });
+
   it('fails throttled records at once with failIfThrottled', async () => {
     const outcome = await produce(100, { entryFailureRate: 1, entryErrorCode: 'ProvisionedThroughputExceededException' }, { failIfThrottled: true });
     expect(outcome.failures).toHaveLength(100);

@@ -34,8 +34,8 @@ describe('RetryScheduler', () => {
     const { retries, counters } = scheduler();
     const users = [pendingRecord({ arrivedAt: 0 }), pendingRecord({ arrivedAt: 5 })];
     retries.recordAttempt(envelope(users), transient, 10, 30);
-    expect(users[0]!.attempts).toEqual([{ delayMs: 10, durationMs: 20, success: false, errorCode: 'InternalFailure', errorMessage: 'oops' }]);
-    expect(users[1]!.attempts[0]!.delayMs).toBe(5);
+    expect(users[0]!.attempts!).toEqual([{ delayMs: 10, durationMs: 20, success: false, errorCode: 'InternalFailure', errorMessage: 'oops' }]);
+    expect(users[1]!.attempts![0]!.delayMs).toBe(5);
     expect(users.map((u) => u.waitingSince)).toEqual([30, 30]);
     expect(Object.fromEntries(counters.errorsByCode)).toEqual({ InternalFailure: 1 });
   });
@@ -67,6 +67,24 @@ describe('RetryScheduler', () => {
     expect(delays).toEqual([99, 199, 399, 799, 999, 999]);
   });
 
+  it('backs an envelope off by its most tried record, not by its first (retried records share envelopes with fresh ones)', () => {
+    const { retries, wakeUps } = scheduler({ random: 0.999, minBackoff: 100, maxBackoff: 10_000 });
+    const fresh = pendingRecord({ ttl: 1e9 });
+    const old = pendingRecord({ ttl: 1e9 });
+    for (let i = 0; i < 4; i++) retries.recordAttempt(envelope([old]), transient, 0, 0);
+    retries.onFailure(envelope([fresh, old]), transient, 0, 0);
+    // The old record's 5th attempt failed: ceiling 100 × 2^4.
+    expect(wakeUps).toEqual([Math.floor(0.999 * 1600)]);
+  });
+
+  it('keeps the first and the latest attempts of a record retried for long, and counts them all', () => {
+    const { retries } = scheduler();
+    const user = pendingRecord({ ttl: 1e9 });
+    for (let i = 0; i < 25; i++) retries.recordAttempt(envelope([user]), { ...transient, message: `try ${i}` }, i, i + 1);
+    expect(user.attemptCount).toBe(25);
+    expect(user.attempts!.map((a) => a.errorMessage)).toEqual(['try 0', ...Array.from({ length: 9 }, (_, i) => `try ${16 + i}`)]);
+  });
+
   it('fails with Expired, instead of retrying, a record whose retry would land at or after its TTL', () => {
     const { retries, failed, wakeUps } = scheduler({ random: 0.5 });
     const early = pendingRecord({ arrivedAt: 0, ttl: 1000 });
@@ -87,6 +105,7 @@ describe('RetryScheduler', () => {
       retries.onFailure(envelope([user]), { kind, code: 'ResourceNotFoundException', message: 'gone' }, 0, 1);
       expect(failed.map((f) => [f.record, f.code, f.message])).toEqual([[user, 'ResourceNotFoundException', 'gone']]);
       expect(user.attempts).toHaveLength(1);
+      expect(user.attemptCount).toBe(1);
       expect(wakeUps).toEqual([]);
     }
   });
