@@ -7,7 +7,9 @@ import { rawKinesisRecord, type KinesisRecord, type PendingRecord, type RecordRo
 import type { Failure, RetryScheduler } from '../retry/index.js';
 import type { StreamView } from '../sharding/index.js';
 import { Collector } from './collector.js';
+import { now } from '../scheduler.js';
 import type { Sender, SendOutcomes } from './sender.js';
+import { SHARD_BYTES_PER_SECOND, SHARD_RECORDS_PER_SECOND, type RateLimiter } from './rate-limiter.js';
 import { ShardBuffer, type ShardBufferOptions } from './shard-buffer.js';
 
 /** Where records leave the pipeline: the producer settles them. */
@@ -51,6 +53,10 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
   readonly #shards = new Map<string, ShardBuffer>();
   readonly #collector: Collector<KinesisRecord>;
   #collectorDeadline = Infinity;
+  #releaseScheduled = false;
+  /** The budget of records sent without a prediction (see {@link #unpredictedLane}). */
+  #unpredicted: ShardBuffer | undefined;
+  #unpredictedShards = 0;
 
   constructor(options: StreamRouterOptions) {
     this.view = options.view;
@@ -67,14 +73,14 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
   /** Sends a record on its way: held for the stream, into its shard's buffer, or raw to the collector. */
   route(record: PendingRecord, t: number): void {
     const view = this.view;
-    const recordMaxBufferedTime = this.#config.recordMaxBufferedTime;
-    const deadline = this.#flushing() ? t : t + recordMaxBufferedTime;
-    // Waiting to learn the stream is bounded by recordMaxBufferedTime, even while flushing.
-    if (view.learning && recordMaxBufferedTime > 0) {
-      view.hold(record, t + recordMaxBufferedTime);
+    if (view.learning) {
+      // Until the stream's first answers (bounded by requestTimeout, as every call is), a record
+      // waits for them, so that it is aggregated and held to its shard's rate rather than sent raw.
+      view.hold(record, t + this.#config.requestTimeout);
       this.#wakeAt(view.heldUntil);
       return;
     }
+    const deadline = this.#flushing() ? t : t + this.#config.recordMaxBufferedTime;
     const capabilities = view.capabilities;
     if (capabilities !== undefined && record.size > capabilities.maxRecordSize) {
       this.#settlement.fail(record, 'ValidationError', `data + partitionKey is ${record.size} bytes; the stream takes ${capabilities.maxRecordSize}`);
@@ -82,8 +88,12 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
     }
     const shard = view.lookup(record.hashKey);
     if (shard === undefined) {
-      // The KPL's rule: no map, no aggregation. The service routes raw records by their own keys.
-      this.#collect(rawKinesisRecord(record, undefined, deadline), deadline);
+      // The KPL's rule: no map, no aggregation. The service routes raw records by their own keys;
+      // they still count against the stream's budget where its shard count is known.
+      const raw = rawKinesisRecord(record, undefined, deadline);
+      const lane = this.#unpredictedLane(t);
+      if (lane === undefined) this.#collect(raw, deadline);
+      else lane.admit(raw, t);
       return;
     }
     const buffer = this.#buffer(shard.shardId, t);
@@ -98,9 +108,10 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
   due(t: number): number {
     let next = Infinity;
     const heldUntil = this.view.heldUntil;
-    if (heldUntil <= t) this.#releaseHeld(t);
+    if (heldUntil <= t) this.#releaseHeldAfterIo();
     else next = heldUntil;
     for (const buffer of this.#shards.values()) next = Math.min(next, buffer.due(t));
+    if (this.#unpredicted !== undefined) next = Math.min(next, this.#unpredicted.due(t));
     if (this.#collectorDeadline <= t) this.#sendCollected();
     else next = Math.min(next, this.#collectorDeadline);
     return next;
@@ -112,6 +123,7 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
     // as they are; their deadline still bounds the wait.
     if (!this.view.learning) this.#releaseHeld(t);
     for (const buffer of this.#shards.values()) buffer.flush(t);
+    this.#unpredicted?.flush(t);
     this.#sendCollected();
   }
 
@@ -137,7 +149,7 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
   // ---- the sender's outcomes ----------------------------------------------------------------------
 
   succeeded(record: KinesisRecord, shardId: string, sequenceNumber: string, start: number, end: number): void {
-    if (record.predictedShardId !== undefined) this.#shards.get(record.predictedShardId)?.limiter.onSuccess(end);
+    this.#limiterOf(record)?.onSuccess(end);
     this.#settlement.succeed(record, shardId, sequenceNumber, start, end);
   }
 
@@ -164,9 +176,7 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
   }
 
   failed(record: KinesisRecord, failure: Failure, start: number, end: number): void {
-    if (failure.kind === 'throttled' && record.predictedShardId !== undefined) {
-      this.#shards.get(record.predictedShardId)?.limiter.onThrottled(start, end);
-    }
+    if (failure.kind === 'throttled') this.#limiterOf(record)?.onThrottled(start, end);
     this.#retries.onFailure(record, failure, start, end);
   }
 
@@ -184,6 +194,29 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
   }
 
   // ---- buffers --------------------------------------------------------------------------------------
+
+  /** The rate limit a record was let out by: its predicted shard's, or the stream's budget. */
+  #limiterOf(record: KinesisRecord): RateLimiter | undefined {
+    return record.predictedShardId === undefined ? this.#unpredicted?.limiter : this.#shards.get(record.predictedShardId)?.limiter;
+  }
+
+  /**
+   * The rate limit of records sent without a prediction: the stream's shards' limits together,
+   * sized again when their count changes; none while the count is unknown (the stream could not be
+   * described or listed: see StreamView's warning).
+   */
+  #unpredictedLane(t: number): ShardBuffer | undefined {
+    const shards = this.view.openShardCount;
+    if (shards === undefined || shards < 1) return undefined;
+    const lane = this.#unpredicted;
+    if (lane !== undefined && this.#unpredictedShards === shards) return lane;
+    this.#unpredictedShards = shards;
+    const options = { ...this.#shardBuffer, recordsPerSecond: shards * SHARD_RECORDS_PER_SECOND, bytesPerSecond: shards * SHARD_BYTES_PER_SECOND };
+    const resized = new ShardBuffer('unpredicted', options, this.#shardOutput, t);
+    this.#unpredicted = resized;
+    if (lane !== undefined) for (const record of lane.takeAll()) this.route(record, t);
+    return resized;
+  }
 
   #buffer(shardId: string, t: number): ShardBuffer {
     let buffer = this.#shards.get(shardId);
@@ -215,6 +248,22 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
   #sendCollected(): void {
     this.#collectorDeadline = Infinity;
     this.#sender.send(this.view, this.#collector.drain(), this);
+  }
+
+  /**
+   * Releases the held records after the event loop has read what I/O has arrived: timers run
+   * before I/O callbacks, and an answer already received must not be overtaken by its deadline
+   * (after a long synchronous burst of puts, both are due at once).
+   */
+  #releaseHeldAfterIo(): void {
+    if (this.#releaseScheduled) return;
+    this.#releaseScheduled = true;
+    setImmediate(() => {
+      this.#releaseScheduled = false;
+      const t = now();
+      if (this.view.heldUntil <= t) this.#releaseHeld(t);
+      else this.#wakeAt(this.view.heldUntil);
+    });
   }
 
   /** Sends raw the records held for the stream (it could not be learned in time). */

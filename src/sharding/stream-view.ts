@@ -33,7 +33,7 @@ export interface StreamViewOptions {
   readonly aggregationEnabled: boolean;
   /** See `ProducerOptions.shardMapRefreshInterval`. */
   readonly shardMapRefreshInterval: number;
-  /** Called when capabilities or the shard map changed, or when reading them failed. */
+  /** Called when capabilities or the shard map changed, or when reading either failed. */
   readonly onChange: () => void;
 }
 
@@ -80,6 +80,9 @@ export class StreamView {
       if (this.#capabilities === undefined) this.readCapabilities();
       this.#onChange();
     };
+    // A failed listing ends the first load as much as a successful one: records held for the
+    // stream must not wait out their deadline for an answer that has come.
+    this.shardMap.onError = () => this.#onChange();
     this.readCapabilities();
     // Failures are kept in the map (lastError) and retried by it with backoff; records go out raw meanwhile.
     this.shardMap.refresh().catch(() => undefined);
@@ -101,6 +104,11 @@ export class StreamView {
       (this.#capabilities === undefined && this.#capabilitiesLoading && this.#capabilityReads === 0) ||
       (!this.shardMap.ready && this.shardMap.loading)
     );
+  }
+
+  /** Open shards: the map's count once loaded, else DescribeStreamSummary's; undefined while neither is known. */
+  get openShardCount(): number | undefined {
+    return this.shardMap.ready ? this.shardMap.shards.length : this.#capabilities?.openShardCount;
   }
 
   /** What the producer knows of the stream now. */
