@@ -3,6 +3,7 @@ export {
   boundedBackoff,
   classifyEntryError,
   classifyRequestError,
+  isRetriable,
   type Failure,
   type FailureKind,
   type RetryPolicyOptions,

@@ -1,13 +1,26 @@
 /**
  * What to do with a failure, and how long to wait before trying again.
  *
- * Failures fall in three kinds: `throttled` (the shard or account is over its limits: wait and retry,
- * unless `failIfThrottled`), `transient` (server errors, timeouts, broken connections: wait and retry)
- * and `fatal` (the request can never succeed as it is: fail the records with the service's code).
- * `invalid` is a fatal kind the producer may narrow down by splitting the request, so that one bad
- * record does not take the others with it.
+ * - `throttled`: the shard or account is over its limits. Wait and retry, unless `failIfThrottled`.
+ * - `transient`: server errors, timeouts, broken connections. Wait and retry.
+ * - `credentials`: the request could not be signed, or its signature was refused: no credentials
+ *   found yet, an expired session token, an unknown access key, a clock more than 5 minutes off.
+ *   Wait and retry until `recordTtl`, as the KPL does: credentials rotate (a provider catches up,
+ *   a new key propagates through IAM) and clocks get corrected (the SDK adjusts its clock offset
+ *   from the answer to a skewed request). A kind of its own so that a caller can name the cause
+ *   (e.g. why a stream cannot be described) instead of blaming a permission or the network.
+ * - `fatal`: the request can never succeed as it is (a missing stream, a refused permission, a
+ *   client setting the SDK rejects before sending: code `ClientConfigError`). Fail the records with
+ *   the error's code.
+ * - `invalid`: a fatal kind the producer may narrow down by splitting the request, so that one bad
+ *   record does not take the others with it.
  */
-export type FailureKind = 'throttled' | 'transient' | 'fatal' | 'invalid';
+export type FailureKind = 'throttled' | 'transient' | 'credentials' | 'fatal' | 'invalid';
+
+/** Whether failures of this kind are retried (with backoff, until `recordTtl`): all but `fatal` and `invalid`. */
+export function isRetriable(kind: FailureKind): boolean {
+  return kind !== 'fatal' && kind !== 'invalid';
+}
 
 /** A classified failure of a request or of one entry. */
 export interface Failure {
@@ -37,13 +50,26 @@ const FATAL = new Set([
   'KMSInvalidStateException',
   'KMSNotFoundException',
   'KMSOptInRequired',
+  'DryRunOperationException',
+]);
+
+// Signing and its acceptance: the SDK's provider errors, then the service's codes for an unknown,
+// expired or wrongly signed identity and for clock skew (Kinesis's JSON protocol uses the
+// `…Exception` names and InvalidSignatureException for skew; query and REST protocols the others).
+const CREDENTIALS = new Set([
+  'CredentialsProviderError',
+  'TokenProviderError',
+  'ExpiredTokenException',
+  'ExpiredToken',
   'UnrecognizedClientException',
+  'InvalidClientTokenId',
   'InvalidSignatureException',
+  'SignatureDoesNotMatch',
   'IncompleteSignature',
   'MissingAuthenticationToken',
-  'ExpiredTokenException',
-  'CredentialsProviderError',
-  'DryRunOperationException',
+  'RequestExpired',
+  'RequestTimeTooSkewed',
+  'RequestInTheFuture',
 ]);
 
 // The request itself was refused: one record in it may be the cause.
@@ -69,6 +95,7 @@ export function classifyRequestError(error: unknown, timedOut: boolean): Failure
   if (timedOut) return { kind: 'transient', code: 'RequestTimeout', message: 'no answer within requestTimeout' };
   const name = typeof e.name === 'string' ? e.name : 'Error';
   if (THROTTLING.has(name)) return { kind: 'throttled', code: name, message };
+  if (CREDENTIALS.has(name)) return { kind: 'credentials', code: name, message };
   if (FATAL.has(name)) return { kind: 'fatal', code: name, message };
   if (INVALID.has(name)) return { kind: 'invalid', code: name, message };
   const status = typeof e.$metadata?.httpStatusCode === 'number' ? e.$metadata.httpStatusCode : undefined;

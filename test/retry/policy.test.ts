@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RetryPolicy, boundedBackoff, classifyEntryError, classifyRequestError } from '../src/retry/index.js';
+import { RetryPolicy, boundedBackoff, classifyEntryError, classifyRequestError, isRetriable } from '../../src/retry/index.js';
 
 describe('RetryPolicy', () => {
   it('draws full-jitter backoff under an exponentially growing, capped ceiling', () => {
@@ -44,5 +44,58 @@ describe('boundedBackoff', () => {
     expect(boundedBackoff(3, 1000, 30_000, () => 0)).toBe(3200);
     expect(boundedBackoff(3, 1000, 30_000, () => 0.999999)).toBe(4800);
     expect(boundedBackoff(20, 1000, 30_000, () => 0.999999)).toBe(30000);
+  });
+});
+
+describe('credential and clock errors', () => {
+  const sdk = (name: string, status: number | undefined, message = 'm') => ({
+    name,
+    message,
+    $fault: 'client',
+    $metadata: status === undefined ? { attempts: 1 } : { httpStatusCode: status },
+  });
+
+  it.each([
+    // The SDK's own, raised before a request is sent: no credentials found yet, an SSO token to refresh.
+    ['CredentialsProviderError', undefined],
+    ['TokenProviderError', undefined],
+    // Kinesis (JSON protocol): expired session token, unknown or not yet propagated access key,
+    // wrong secret or a clock off by more than 5 minutes ("Signature expired").
+    ['ExpiredTokenException', 400],
+    ['UnrecognizedClientException', 400],
+    ['InvalidSignatureException', 400],
+    ['IncompleteSignature', 400],
+    ['MissingAuthenticationToken', 403],
+    // The same causes as query and REST protocols (and proxies in front of them) name them.
+    ['ExpiredToken', 403],
+    ['InvalidClientTokenId', 403],
+    ['SignatureDoesNotMatch', 403],
+    ['RequestExpired', 400],
+    ['RequestTimeTooSkewed', 403],
+    ['RequestInTheFuture', 400],
+  ])('retries %s as credentials, keeping its code', (name, status) => {
+    const failure = classifyRequestError(sdk(name, status), false);
+    expect(failure).toEqual({ kind: 'credentials', code: name, message: 'm' });
+    expect(isRetriable(failure.kind)).toBe(true);
+  });
+
+  it('retries the SDK CredentialsProviderError as it is thrown (a class whose name is a field)', () => {
+    class CredentialsProviderError extends Error {
+      override name = 'CredentialsProviderError';
+      readonly tryNextLink = false;
+    }
+    expect(classifyRequestError(new CredentialsProviderError('Could not load credentials from any providers'), false)).toMatchObject({
+      kind: 'credentials',
+      code: 'CredentialsProviderError',
+    });
+  });
+
+  it('still fails permissions, not credentials, at once', () => {
+    expect(classifyRequestError(sdk('AccessDeniedException', 400), false).kind).toBe('fatal');
+    expect(classifyRequestError(sdk('KMSAccessDeniedException', 400), false).kind).toBe('fatal');
+    expect(isRetriable('fatal')).toBe(false);
+    expect(isRetriable('invalid')).toBe(false);
+    expect(isRetriable('throttled')).toBe(true);
+    expect(isRetriable('transient')).toBe(true);
   });
 });
