@@ -86,9 +86,29 @@ interface ErrorLike {
   message?: unknown;
   $fault?: unknown;
   $metadata?: { httpStatusCode?: unknown };
+  $response?: unknown;
 }
 
-/** Classifies an error thrown by a whole PutRecords call (the SDK's exceptions, HTTP and network errors). */
+// Settings the SDK took when the client was built but cannot send with (no region, a region that
+// is no hostname label, credentials that are no key pair): plain Errors, told apart by their text.
+const CLIENT_CONFIG_MESSAGE = /^(Region is missing|Region not accepted|Resolved credential object is not valid)/;
+
+/**
+ * Whether the SDK refused to send because of a client setting: the error came before any answer,
+ * and is a TypeError (an endpoint that is no URL or not http(s), a region that is no string), the
+ * HTTP/2 handler's refusal of a scheme, or one of the SDK's messages above. Node's network errors
+ * are never TypeErrors, and an answer that fails to parse carries its response.
+ */
+function isClientConfigError(error: unknown, e: ErrorLike, message: string): boolean {
+  if (e.$metadata?.httpStatusCode !== undefined || e.$response !== undefined) return false;
+  return error instanceof TypeError || e.code === 'ERR_HTTP2_UNSUPPORTED_PROTOCOL' || (e.name === 'Error' && CLIENT_CONFIG_MESSAGE.test(message));
+}
+
+/**
+ * Classifies an error thrown by a whole call (the SDK's exceptions, HTTP and network errors). A
+ * client setting the SDK rejects before sending is `fatal` with code `ClientConfigError`: it
+ * would fail the same way on every attempt.
+ */
 export function classifyRequestError(error: unknown, timedOut: boolean): Failure {
   const e = (typeof error === 'object' && error !== null ? error : {}) as ErrorLike;
   const message = typeof e.message === 'string' ? e.message : String(error);
@@ -98,6 +118,7 @@ export function classifyRequestError(error: unknown, timedOut: boolean): Failure
   if (CREDENTIALS.has(name)) return { kind: 'credentials', code: name, message };
   if (FATAL.has(name)) return { kind: 'fatal', code: name, message };
   if (INVALID.has(name)) return { kind: 'invalid', code: name, message };
+  if (isClientConfigError(error, e, message)) return { kind: 'fatal', code: 'ClientConfigError', message };
   const status = typeof e.$metadata?.httpStatusCode === 'number' ? e.$metadata.httpStatusCode : undefined;
   if (status === 413) return { kind: 'invalid', code: 'RequestEntityTooLarge', message };
   if (status === 429) return { kind: 'throttled', code: name, message };

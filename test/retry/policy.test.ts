@@ -1,3 +1,5 @@
+import { KinesisClient, ListShardsCommand, type KinesisClientConfig } from '@aws-sdk/client-kinesis';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { describe, expect, it } from 'vitest';
 import { RetryPolicy, boundedBackoff, classifyEntryError, classifyRequestError, isRetriable } from '../../src/retry/index.js';
 
@@ -97,5 +99,48 @@ describe('credential and clock errors', () => {
     expect(isRetriable('invalid')).toBe(false);
     expect(isRetriable('throttled')).toBe(true);
     expect(isRetriable('transient')).toBe(true);
+  });
+});
+
+describe('client settings the SDK rejects when it sends', () => {
+  const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' };
+
+  /** The error a real client with these settings throws for a call, before anything is sent. */
+  async function sdkError(config: Record<string, unknown>): Promise<unknown> {
+    const client = new KinesisClient({ region: 'us-east-1', endpoint: 'http://127.0.0.1:9', credentials, maxAttempts: 1, ...config } as KinesisClientConfig);
+    try {
+      await client.send(new ListShardsCommand({ StreamName: 's' }));
+    } catch (error) {
+      return error;
+    } finally {
+      client.destroy();
+    }
+    throw new Error('expected the call to fail');
+  }
+
+  it.each([
+    ['an endpoint that is no URL', { endpoint: 'not a url' }],
+    ['an endpoint that is a number', { endpoint: 123 }],
+    ['an endpoint of another scheme, over the default HTTP/2 handler', { endpoint: 'ftp://127.0.0.1:9' }],
+    ['a region that is a number', { region: 123 }],
+    ['a region that is no hostname label', { region: 'us-east-1 ' }],
+    ['credentials that are a string', { credentials: 'secret' }],
+    ['a credentials provider resolving to no key', { credentials: () => Promise.resolve({}) }],
+  ])('fails %s in one attempt with ClientConfigError', async (_, config) => {
+    const error = await sdkError(config);
+    expect(classifyRequestError(error, false)).toMatchObject({ kind: 'fatal', code: 'ClientConfigError' });
+  });
+
+  it('fails a missing region as the SDK reports it (no region in the environment)', () => {
+    expect(classifyRequestError(new Error('Region is missing'), false)).toMatchObject({ kind: 'fatal', code: 'ClientConfigError', message: 'Region is missing' });
+  });
+
+  it('keeps network errors and answers that fail to parse retriable', async () => {
+    const refused = await sdkError({ requestHandler: new NodeHttpHandler() });
+    expect(classifyRequestError(refused, false)).toMatchObject({ kind: 'transient', code: 'NetworkError' });
+    // A TypeError while reading an answer is the answer's fault: the SDK attaches the response.
+    const garbled = Object.assign(new TypeError("Cannot read properties of undefined (reading 'Shards')"), { $metadata: { httpStatusCode: 200 } });
+    expect(classifyRequestError(garbled, false).kind).toBe('transient');
+    expect(classifyRequestError(new Error('the provider is down for a moment'), false).kind).toBe('transient');
   });
 });
