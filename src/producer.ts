@@ -28,7 +28,7 @@ import {
   type HashKey,
   type StreamCapabilities,
 } from './sharding/index.js';
-import { validateStreamRef, validateUserRecord } from './validation.js';
+import { validateRecordObject, validateStreamRef, validateUserRecord } from './validation.js';
 
 /** A record to put. `data` is bytes, or a string sent as its UTF-8 bytes. */
 export interface UserRecord {
@@ -289,6 +289,7 @@ export class KinesisProducer {
   put(record: UserRecord): Promise<PutResult> {
     try {
       if (this.#closed) throw new ProducerClosedError();
+      validateRecordObject(record);
       const stream =
         record.streamName === undefined && record.streamARN === undefined
           ? (this.#defaultStream ??= this.#pipeline(this.#config.streamName, this.#config.streamARN))
