@@ -14,7 +14,7 @@ import { PutRecordsCommand, type KinesisClient, type PutRecordsResultEntry } fro
 import PQueue from 'p-queue';
 import { AGGREGATED_PARTITION_KEY, Aggregator } from './aggregation/index.js';
 import { Collector, DeadlineQueue, RateLimiter } from './batching/index.js';
-import { createKinesisClient } from './client.js';
+import { createKinesisClient, warnAboutClient } from './client.js';
 import { MAX_REQUEST_SIZE, MiB, resolveConfig, type ProducerOptions, type ResolvedConfig } from './config.js';
 import { BackpressureError, ProducerClosedError, UserRecordFailedError, type Attempt } from './errors.js';
 import { RetryPolicy, boundedBackoff, classifyEntryError, classifyRequestError, type Failure } from './retry/index.js';
@@ -234,6 +234,7 @@ export class KinesisProducer {
     this.#config = resolveConfig(options);
     this.#ownsClient = options.client === undefined;
     this.#client = options.client ?? createKinesisClient(options, this.#config.maxConnections, this.#config.requestTimeout);
+    if (options.client !== undefined) void warnAboutClient(options.client);
     this.#queue = new PQueue({ concurrency: this.#config.maxConnections });
     this.#retry = new RetryPolicy({ minBackoff: this.#config.retryMinBackoff, maxBackoff: this.#config.retryMaxBackoff });
     this.#hashKeys = new HashKeyCache(this.#config.hashKeyCacheSize);
