@@ -22,11 +22,11 @@ export interface ProducerOptions {
   streamName?: string;
   /** Default stream ARN (recommended by AWS). Either this or `streamName` (or both). */
   streamARN?: string;
-  /** AWS region, for the client shardline builds. Defaults to the SDK's resolution (AWS_REGION, profile). */
+  /** AWS region, for the client shardline builds: a hostname label such as `us-east-1`. Defaults to the SDK's resolution (AWS_REGION, profile). */
   region?: string;
-  /** Endpoint URL, for the client shardline builds (e.g. a local Kinesis or a VPC endpoint). */
+  /** Endpoint, for the client shardline builds (e.g. a local Kinesis or a VPC endpoint): an `http://` or `https://` URL. */
   endpoint?: string;
-  /** Credentials for the client shardline builds. Defaults to the SDK's default credential chain. */
+  /** Credentials for the client shardline builds: non-empty `accessKeyId` and `secretAccessKey`, or a provider function. Defaults to the SDK's default credential chain. */
   credentials?: KinesisClientConfig['credentials'];
   /**
    * A client of your own. shardline then uses it as it is: set `maxAttempts: 1` on it (shardline owns
