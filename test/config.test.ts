@@ -3,7 +3,7 @@
  * never the SDK's plain Error, never a setting silently ignored. No server: nothing here is sent.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { KinesisProducer, ValidationError, type ProducerOptions } from '../src/index.js';
+import { KinesisProducer, ValidationError, type ProducerOptions, type UserRecordFailedError } from '../src/index.js';
 import { localClient } from './support/servers.js';
 
 const producers: KinesisProducer[] = [];
@@ -62,5 +62,24 @@ describe('put(record)', () => {
     producers.push(producer);
     await expect(producer.put(record as never)).rejects.toMatchObject({ name: 'ValidationError', field: 'record' });
     expect(producer.outstandingRecords).toBe(0);
+  });
+});
+
+describe('a client setting the SDK rejects only when it sends', () => {
+  it('fails records at their first attempt with ClientConfigError, not after recordTtl', async () => {
+    const producer = new KinesisProducer({
+      streamName: 's',
+      region: 'us-east-1',
+      endpoint: 'http://127.0.0.1:9',
+      credentials: () => Promise.resolve({} as { accessKeyId: string; secretAccessKey: string }), // a provider returning no key pair
+      recordMaxBufferedTime: 0,
+    });
+    producers.push(producer);
+    const failure = await producer.put({ partitionKey: 'k', data: 'x' }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failure).toMatchObject({ name: 'UserRecordFailedError', errorCode: 'ClientConfigError' });
+    expect((failure as UserRecordFailedError).attempts).toHaveLength(1);
   });
 });

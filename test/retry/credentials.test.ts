@@ -23,7 +23,7 @@ describe('credential and clock errors', () => {
     const results = await Promise.all(Array.from({ length: 200 }, (_, i) => producer.put({ partitionKey: `k${i % 13}`, data: `${i}|token` })));
     expect(results.some((r) => r.attempts.some((a) => a.errorCode === 'ExpiredTokenException'))).toBe(true);
     // The stream's capabilities are read again too, so the producer aggregates once it can.
-    await eventually(() => producer.streamStatus()?.aggregating === true, 10_000);
+    await eventually(() => producer.streamStatus()?.aggregating === true, 20_000);
     await producer.close();
     const { missing } = tallyIds(countIds((await readStream(kinesis.admin, streamName)).records), 200);
     expect(missing).toEqual([]);
