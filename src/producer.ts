@@ -11,7 +11,7 @@
  */
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { Sender, StreamRouter, type Settlement } from './batching/index.js';
-import { createKinesisClient } from './client.js';
+import { createKinesisClient, warnAboutClient } from './client.js';
 import { resolveConfig, type ProducerOptions, type ResolvedConfig } from './config.js';
 import { BackpressureError, ProducerClosedError, UserRecordFailedError } from './errors.js';
 import { Counters, type ProducerMetrics } from './metrics.js';
@@ -19,7 +19,7 @@ import { addAttempt, type KinesisRecord, type PendingRecord, type PutResult, typ
 import { RetryPolicy, RetryScheduler } from './retry/index.js';
 import { Scheduler, now } from './scheduler.js';
 import { HashKeyCache, StreamView, type StreamStatus } from './sharding/index.js';
-import { validateStreamRef, validateUserRecord } from './validation.js';
+import { validateRecordObject, validateStreamRef, validateUserRecord } from './validation.js';
 
 /** Longest a record let out by a shard's rate limit waits for others to share its request. */
 const RELEASE_COALESCE_MS = 20;
@@ -63,6 +63,7 @@ export class KinesisProducer {
     this.#config = config;
     this.#ownsClient = options.client === undefined;
     this.#client = options.client ?? createKinesisClient(options, config.maxConnections, config.requestTimeout);
+    if (options.client !== undefined) void warnAboutClient(options.client);
     this.#sender = new Sender({ client: this.#client, maxConnections: config.maxConnections, requestTimeout: config.requestTimeout, counters: this.#counters });
     this.#retries = new RetryScheduler({
       policy: new RetryPolicy({ minBackoff: config.retryMinBackoff, maxBackoff: config.retryMaxBackoff }),
@@ -112,6 +113,7 @@ export class KinesisProducer {
   put(record: UserRecord): Promise<PutResult> {
     try {
       if (this.#closed) throw new ProducerClosedError();
+      validateRecordObject(record);
       const config = this.#config;
       const stream =
         record.streamName === undefined && record.streamARN === undefined

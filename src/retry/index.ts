@@ -8,6 +8,7 @@ export {
   boundedBackoff,
   classifyEntryError,
   classifyRequestError,
+  isRetriable,
   type Failure,
   type FailureKind,
   type RetryPolicyOptions,

@@ -4,7 +4,7 @@
  */
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { PendingRecord } from '../records.js';
-import { boundedBackoff, classifyRequestError } from '../retry/index.js';
+import { boundedBackoff, classifyRequestError, isRetriable, type Failure } from '../retry/index.js';
 import { describeStreamCapabilities, type StreamCapabilities } from './capabilities.js';
 import type { HashKey } from './hash-key.js';
 import { DEFAULT_MAX_BACKOFF_MS, DEFAULT_MIN_BACKOFF_MS, ShardMap, type ShardInfo } from './shard-map.js';
@@ -181,9 +181,17 @@ export class StreamView {
         const failure = classifyRequestError(error, false);
         this.#capabilitiesError = error instanceof Error ? error : new Error(String(error));
         this.#capabilityReads++;
-        if (failure.kind === 'fatal' || failure.kind === 'invalid') {
+        if (failure.kind === 'credentials') this.#warnUnaggregated(failure, 'its credentials were refused or unavailable; retrying');
+        if (!isRetriable(failure.kind)) {
           this.#capabilitiesLoading = false;
-          this.#warnUnaggregated(failure.code);
+          this.#warnUnaggregated(
+            failure,
+            failure.code === 'AccessDeniedException'
+              ? 'needs kinesis:DescribeStreamSummary'
+              : failure.code === 'ClientConfigError'
+                ? `the client's settings were rejected: ${failure.message}`
+                : 'it could not be described',
+          );
         } else {
           setTimeout(() => {
             this.#capabilitiesLoading = false;
@@ -203,15 +211,16 @@ export class StreamView {
   }
 
   /**
-   * E.g. no kinesis:DescribeStreamSummary permission: records go out raw, and that is said loudly
-   * once, as throughput can drop by an order of magnitude; {@link status} keeps the reason.
+   * E.g. no kinesis:DescribeStreamSummary permission, or credentials refused: records go out raw,
+   * and that is said loudly once, naming the cause, as throughput can drop by an order of
+   * magnitude; {@link status} keeps the error.
    */
-  #warnUnaggregated(code: string): void {
+  #warnUnaggregated(failure: Failure, cause: string): void {
     if (!this.#aggregationEnabled || this.#warned) return;
     this.#warned = true;
     process.emitWarning(
       `shardline: cannot read stream ${this.streamName ?? this.streamARN ?? ''} with DescribeStreamSummary ` +
-        `(${code}); its records go out unaggregated until it can (needs kinesis:DescribeStreamSummary)`,
+        `(${failure.code}); its records go out unaggregated until it can (${cause})`,
       { code: 'SHARDLINE_UNAGGREGATED' },
     );
   }
