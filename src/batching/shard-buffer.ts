@@ -2,10 +2,10 @@
  * Everything the producer holds for one shard: the aggregator filling its next envelope, and its
  * rate limit with the Kinesis records that limit holds back.
  */
-import { AGGREGATED_PARTITION_KEY, Aggregator, type AggregatorOptions } from '../aggregation/index.js';
+import { AGGREGATED_PARTITION_KEY, Aggregator, envelopeOfOne, looksLikeEnvelope, type AggregatorOptions } from '../aggregation/index.js';
 import { DeadlineQueue } from '../deadline-queue.js';
 import { rawKinesisRecord, type KinesisRecord, type PendingRecord } from '../records.js';
-import { hashKeyToDecimal } from '../sharding/index.js';
+import { DEFAULT_MAX_RECORD_SIZE, hashKeyToDecimal } from '../sharding/index.js';
 import { RateLimiter, type RateLimiterOptions } from './rate-limiter.js';
 
 /** Where a shard's records go once they leave its buffer. */
@@ -143,7 +143,29 @@ export class ShardBuffer {
           expiresAt,
           bufferDeadline,
         }
-      : rawKinesisRecord(first, this.shardId, bufferDeadline);
+      : unaggregated(first, this.shardId, bufferDeadline);
     this.admit(record, t);
   }
+}
+
+/**
+ * A user record sent alone on a stream that aggregates: raw, unless its data would pass for a KPL
+ * envelope, which a KCL would unwrap into other records: that data goes in an envelope of its own
+ * (raw after all when that envelope would not fit `maxRecordSize`; docs/format.md says so).
+ */
+export function unaggregated(record: PendingRecord, predictedShardId: string | undefined, bufferDeadline: number, maxRecordSize = DEFAULT_MAX_RECORD_SIZE): KinesisRecord {
+  if (!looksLikeEnvelope(record.data)) return rawKinesisRecord(record, predictedShardId, bufferDeadline);
+  const data = envelopeOfOne(record.partitionKey, record.explicitHashKey, record.data);
+  if (data.length + 1 > maxRecordSize) return rawKinesisRecord(record, predictedShardId, bufferDeadline);
+  return {
+    data,
+    partitionKey: AGGREGATED_PARTITION_KEY,
+    explicitHashKey: record.explicitHashKey ?? hashKeyToDecimal(record.hashKey),
+    size: data.length + 1,
+    aggregated: true,
+    predictedShardId,
+    userRecords: [record],
+    expiresAt: record.expiresAt,
+    bufferDeadline,
+  };
 }

@@ -10,7 +10,7 @@ import { Collector } from './collector.js';
 import { now } from '../scheduler.js';
 import type { Sender, SendOutcomes } from './sender.js';
 import { SHARD_BYTES_PER_SECOND, SHARD_RECORDS_PER_SECOND, type RateLimiter } from './rate-limiter.js';
-import { ShardBuffer, type ShardBufferOptions } from './shard-buffer.js';
+import { ShardBuffer, unaggregated, type ShardBufferOptions } from './shard-buffer.js';
 
 /** Where records leave the pipeline: the producer settles them. */
 export interface Settlement {
@@ -97,8 +97,10 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
       return;
     }
     const buffer = this.#buffer(shard.shardId, t);
-    if (!view.aggregating || record.size > this.#config.aggregationMaxSize) {
+    if (!view.aggregating) {
       buffer.admit(rawKinesisRecord(record, shard.shardId, deadline), t);
+    } else if (record.size > this.#config.aggregationMaxSize) {
+      buffer.admit(unaggregated(record, shard.shardId, deadline, capabilities?.maxRecordSize), t);
     } else {
       buffer.aggregate(record, deadline, t);
     }
