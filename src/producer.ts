@@ -15,7 +15,7 @@ import { createKinesisClient, warnAboutClient } from './client.js';
 import { resolveConfig, type ProducerOptions, type ResolvedConfig } from './config.js';
 import { BackpressureError, ProducerClosedError, UserRecordFailedError } from './errors.js';
 import { Counters, type ProducerMetrics } from './metrics.js';
-import { addAttempt, type KinesisRecord, type PendingRecord, type PutResult, type UserRecord } from './records.js';
+import { addAttempt, pendingRecord, submit, type KinesisRecord, type PendingRecord, type PutResult, type RecordSink, type UserRecord } from './records.js';
 import { RetryPolicy, RetryScheduler } from './retry/index.js';
 import { Scheduler, now } from './scheduler.js';
 import { HashKeyCache, StreamView, type StreamStatus } from './sharding/index.js';
@@ -111,46 +111,50 @@ export class KinesisProducer {
    * and `ProducerClosedError` after `close()`.
    */
   put(record: UserRecord): Promise<PutResult> {
+    let pending: PendingRecord;
     try {
-      if (this.#closed) throw new ProducerClosedError();
-      validateRecordObject(record);
-      const config = this.#config;
-      const stream =
-        record.streamName === undefined && record.streamARN === undefined
-          ? (this.#defaultStream ??= this.#stream(config.streamName, config.streamARN))
-          : this.#stream(record.streamName, record.streamARN);
-      const maxSize = Math.min(config.maxUserRecordSize, stream.view.capabilities?.maxRecordSize ?? Infinity);
-      const valid = validateUserRecord(record, maxSize);
-      const size = valid.data.length + valid.partitionKeyBytes;
-      if (this.#outstanding.size >= config.maxOutstandingRecords) throw this.#refuse('maxOutstandingRecords', config.maxOutstandingRecords);
-      if (this.#outstandingBytes + size > config.maxOutstandingBytes) throw this.#refuse('maxOutstandingBytes', config.maxOutstandingBytes);
-      const hashKey = this.#hashKeys.get(valid.partitionKey, valid.explicitHashKey);
-      return new Promise<PutResult>((resolve, reject) => {
-        const arrivedAt = now();
-        const pending: PendingRecord = {
-          id: this.#nextId++,
-          partitionKey: valid.partitionKey,
-          explicitHashKey: valid.explicitHashKey,
-          data: valid.data,
-          size,
-          hashKey,
-          stream,
-          arrivedAt,
-          expiresAt: arrivedAt + config.recordTtl,
-          waitingSince: arrivedAt,
-          attempts: undefined,
-          attemptCount: 0,
-          resolve,
-          reject,
-        };
-        this.#outstanding.add(pending);
-        this.#outstandingBytes += size;
-        this.#counters.userRecordsReceived++;
-        stream.route(pending, arrivedAt);
-      });
+      pending = this.#accept(record);
     } catch (error) {
       return Promise.reject(error as Error);
     }
+    return new Promise<PutResult>((resolve, reject) => {
+      pending.resolve = resolve;
+      pending.reject = reject;
+      this.#enqueue(pending);
+    });
+  }
+
+  /** Accepts a record whose outcome goes to `sink`; throws at once what `put()` rejects with at once. */
+  [submit](record: UserRecord, sink: RecordSink): void {
+    const pending = this.#accept(record);
+    pending.sink = sink;
+    pending.source = record;
+    this.#enqueue(pending);
+  }
+
+  /** Validates a record against the stream's limits and the producer's bounds; throws what `put()` rejects with at once. */
+  #accept(record: UserRecord): PendingRecord {
+    if (this.#closed) throw new ProducerClosedError();
+    validateRecordObject(record);
+    const config = this.#config;
+    const stream =
+      record.streamName === undefined && record.streamARN === undefined
+        ? (this.#defaultStream ??= this.#stream(config.streamName, config.streamARN))
+        : this.#stream(record.streamName, record.streamARN);
+    const maxSize = Math.min(config.maxUserRecordSize, stream.view.capabilities?.maxRecordSize ?? Infinity);
+    const valid = validateUserRecord(record, maxSize);
+    const size = valid.data.length + valid.partitionKeyBytes;
+    if (this.#outstanding.size >= config.maxOutstandingRecords) throw this.#refuse('maxOutstandingRecords', config.maxOutstandingRecords);
+    if (this.#outstandingBytes + size > config.maxOutstandingBytes) throw this.#refuse('maxOutstandingBytes', config.maxOutstandingBytes);
+    const hashKey = this.#hashKeys.get(valid.partitionKey, valid.explicitHashKey);
+    return pendingRecord(this.#nextId++, valid, size, hashKey, stream, now(), config.recordTtl);
+  }
+
+  #enqueue(pending: PendingRecord): void {
+    this.#outstanding.add(pending);
+    this.#outstandingBytes += pending.size;
+    this.#counters.userRecordsReceived++;
+    pending.stream.route(pending, pending.arrivedAt);
   }
 
   /**
@@ -238,10 +242,16 @@ export class KinesisProducer {
         const user = users[i]!;
         if (!this.#settle(user)) continue;
         counters.userRecordsPut++;
+        if (user.sink !== undefined) {
+          // A sink wants no result object: only the count of attempts moves.
+          user.attemptCount++;
+          user.sink.succeeded(user.source!);
+          continue;
+        }
         const attempts = addAttempt(user, { delayMs: start - user.waitingSince, durationMs: end - start, success: true });
         const attemptCount = user.attemptCount;
         // Two literal shapes rather than a conditional spread: this runs once per user record.
-        user.resolve(
+        user.resolve!(
           record.aggregated
             ? { shardId, sequenceNumber, subSequenceNumber: i, aggregated: true, attempts, attemptCount }
             : { shardId, sequenceNumber, aggregated: false, attempts, attemptCount },
@@ -256,7 +266,9 @@ export class KinesisProducer {
     if (!this.#settle(record)) return;
     this.#counters.userRecordsFailed++;
     if (code === 'Expired') this.#counters.userRecordsExpired++;
-    record.reject(new UserRecordFailedError(code, message, record.partitionKey, record.attempts ?? [], record.attemptCount));
+    const error = new UserRecordFailedError(code, message, record.partitionKey, record.attempts ?? [], record.attemptCount);
+    if (record.sink !== undefined) record.sink.failed(record.source!, error);
+    else record.reject!(error);
     this.#checkFlushWaiters();
   }
 

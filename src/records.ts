@@ -3,7 +3,7 @@
  * back ({@link PutResult}), and the two internal shapes every stage passes along — a user record
  * being delivered ({@link PendingRecord}) and a record as sent to Kinesis ({@link KinesisRecord}).
  */
-import type { Attempt } from './errors.js';
+import type { Attempt, UserRecordFailedError } from './errors.js';
 
 /** A record to put. `data` is bytes, or a string sent as its UTF-8 bytes. */
 export interface UserRecord {
@@ -70,9 +70,32 @@ export interface PendingRecord {
   attempts: Attempt[] | undefined;
   /** Attempts made, kept or not. */
   attemptCount: number;
-  readonly resolve: (result: PutResult) => void;
-  readonly reject: (error: Error) => void;
+  /** Where the outcome goes: `resolve`/`reject` of the promise `put()` returned… */
+  resolve: ((result: PutResult) => void) | undefined;
+  reject: ((error: Error) => void) | undefined;
+  /** …or a sink shared by many records (`putAll`, `writable`), told of the record as it was put. */
+  sink: RecordSink | undefined;
+  source: UserRecord | undefined;
 }
+
+/**
+ * Where the outcomes of records put without a promise each go (the shipping entries). Exactly one
+ * call per record, after it was accepted.
+ */
+export interface RecordSink {
+  /** The record was written. */
+  succeeded(record: UserRecord): void;
+  /** The record failed: its error's code is the service's, or `Expired`. */
+  failed(record: UserRecord, error: UserRecordFailedError): void;
+}
+
+/**
+ * The producer's method that accepts a record for a {@link RecordSink} instead of returning a
+ * promise: `producer[submit](record, sink)` throws at once what `put()` would reject with at once
+ * (ValidationError, BackpressureError, ProducerClosedError). A symbol, not a public method: it is
+ * for the shipping entries, which hand users a summary rather than a promise per record.
+ */
+export const submit: unique symbol = Symbol('shardline.submit');
 
 /** One record as sent to Kinesis: an envelope or a raw user record. */
 export interface KinesisRecord {
@@ -113,4 +136,34 @@ export function addAttempt(record: PendingRecord, attempt: Attempt): Attempt[] {
   if (attempts.length >= MAX_KEPT_ATTEMPTS) attempts.splice(1, 1);
   attempts.push(attempt);
   return attempts;
+}
+
+/** A user record accepted at `arrivedAt`, its outcome not yet bound to a promise or a sink. */
+export function pendingRecord(
+  id: number,
+  valid: { readonly partitionKey: string; readonly explicitHashKey: string | undefined; readonly data: Uint8Array },
+  size: number,
+  hashKey: string,
+  stream: RecordRouter,
+  arrivedAt: number,
+  recordTtl: number,
+): PendingRecord {
+  return {
+    id,
+    partitionKey: valid.partitionKey,
+    explicitHashKey: valid.explicitHashKey,
+    data: valid.data,
+    size,
+    hashKey,
+    stream,
+    arrivedAt,
+    expiresAt: arrivedAt + recordTtl,
+    waitingSince: arrivedAt,
+    attempts: undefined,
+    attemptCount: 0,
+    resolve: undefined,
+    reject: undefined,
+    sink: undefined,
+    source: undefined,
+  };
 }

@@ -2,7 +2,7 @@
  * Pending and Kinesis records for the stages' unit tests, built as the producer builds them.
  */
 import { hashKeyOfPartitionKey } from '../../src/sharding/index.js';
-import { rawKinesisRecord, type KinesisRecord, type PendingRecord, type PutResult, type RecordRouter } from '../../src/records.js';
+import { pendingRecord as newPendingRecord, rawKinesisRecord, type KinesisRecord, type PendingRecord, type PutResult, type RecordRouter } from '../../src/records.js';
 
 /** A pending record whose settlement and routing are recorded on it. */
 export interface TestRecord extends PendingRecord {
@@ -21,28 +21,18 @@ let nextId = 1;
 
 /** A user record of `size` bytes of data arrived at `arrivedAt` with `ttl` ms to live. */
 export function pendingRecord(options: { partitionKey?: string; size?: number; arrivedAt?: number; ttl?: number; stream?: RecordRouter } = {}): TestRecord {
-  const partitionKey = options.partitionKey ?? `key-${nextId}`;
-  const arrivedAt = options.arrivedAt ?? 0;
+  const id = nextId++;
+  const partitionKey = options.partitionKey ?? `key-${id}`;
   const data = new Uint8Array(options.size ?? 10);
+  const size = data.length + Buffer.byteLength(partitionKey);
+  const base = newPendingRecord(id, { partitionKey, explicitHashKey: undefined, data }, size, hashKeyOfPartitionKey(partitionKey), options.stream ?? recordingRouter, options.arrivedAt ?? 0, options.ttl ?? 30_000);
   const settled: TestRecord['settled'] = [];
-  return {
-    id: nextId++,
-    partitionKey,
-    explicitHashKey: undefined,
-    data,
-    size: data.length + Buffer.byteLength(partitionKey),
-    hashKey: hashKeyOfPartitionKey(partitionKey),
-    stream: options.stream ?? recordingRouter,
-    arrivedAt,
-    expiresAt: arrivedAt + (options.ttl ?? 30_000),
-    waitingSince: arrivedAt,
-    attempts: undefined,
-    attemptCount: 0,
-    resolve: (result) => settled.push({ result }),
-    reject: (error) => settled.push({ error }),
+  return Object.assign(base, {
+    resolve: (result: PutResult) => void settled.push({ result }),
+    reject: (error: Error) => void settled.push({ error }),
     settled,
-    routedAt: [],
-  };
+    routedAt: [] as number[],
+  });
 }
 
 /** A raw Kinesis record carrying one new pending record. */
