@@ -42,9 +42,11 @@ const DECREASE_INTERVAL_MS = 250;
  * refilled continuously, scaled by an AIMD factor. It starts at the shard's real limits (100 %, or
  * rateLimit if lower). A throttling answer multiplies the rate by 0.9 (once per round trip, and at
  * most once per 250 ms). Each second with successes and no throttling adds 3 % of the configured
- * rate while below the real limits (back to them within ~2-3 s of a decrease), and only 0.5 % of
- * the real limits above them, up to rateLimit: beyond 100 % a shard takes more only by its burst
- * allowance, so the rate probes there instead of climbing into the next throttling. A shard shared
+ * rate below the real limits. Above them a shard takes more only by its burst allowance, so the rate
+ * probes there: by 0.5 % of the real limits a second once the shard has throttled; before that, by
+ * an excess that grows exponentially from that probe, so a real shard throttles first at a small
+ * overshoot while a shard that never throttles (an endpoint without limits) reaches rateLimit
+ * within seconds. A shard shared
  * with other producers thus converges to this producer's share instead of being stormed; a lone
  * producer holds the shard near its limit with few throttles.
  *
@@ -56,6 +58,8 @@ export class RateLimiter {
   #factor: number;
   /** The factor at which the rate equals the shard's real limits (100 %). */
   readonly #realLimit: number;
+  /** Whether the shard has throttled: from then on the rate only probes above its real limits. */
+  #throttled = false;
   #records: number;
   #bytes: number;
   #refilledAt: number;
@@ -129,6 +133,7 @@ export class RateLimiter {
   onThrottled(sentAt: number, now: number): void {
     if (sentAt < this.#decreasedAt || now - this.#decreasedAt < DECREASE_INTERVAL_MS) return;
     this.#refill(now);
+    this.#throttled = true;
     this.#decreasedAt = now;
     this.#increasedAt = now;
     this.#factor = Math.max(MIN_FACTOR, this.#factor * DECREASE);
@@ -146,7 +151,12 @@ export class RateLimiter {
     this.#refill(now);
     const seconds = Math.min(1, (now - this.#increasedAt) / 1000);
     this.#increasedAt = now;
-    const perSecond = this.#factor < this.#realLimit ? INCREASE_PER_SECOND : PROBE_PER_SECOND * this.#realLimit;
+    const realLimit = this.#realLimit;
+    const probe = PROBE_PER_SECOND * realLimit;
+    // Above the real limits: a slow probe once the shard has throttled; before that, the excess
+    // grows exponentially from the probe (about doubling every 0.7 s), so that a real shard's first
+    // throttle comes at a small overshoot while an endpoint without limits still reaches rateLimit.
+    const perSecond = this.#factor < realLimit ? INCREASE_PER_SECOND : this.#throttled ? probe : Math.max(probe, this.#factor - realLimit);
     if (seconds > 0) this.#factor = Math.min(1, this.#factor + perSecond * seconds);
   }
 }

@@ -9,6 +9,9 @@ import type { KinesisRecord } from '../records.js';
 import { classifyEntryError, classifyRequestError, type Failure } from '../retry/index.js';
 import { now } from '../scheduler.js';
 
+/** User records settled in one go before the sender lets the event loop run. */
+const SETTLE_SLICE = 4096;
+
 /** The stream a batch is for, as PutRecords names it. */
 export interface SendTarget {
   readonly streamName: string | undefined;
@@ -125,7 +128,17 @@ export class Sender {
     }
     let i = 0;
     try {
-      for (; i < live.length; i++) reportEntry(live[i]!, answer[i], start, end, outcomes);
+      // Settling tens of thousands of user records at once would hold the event loop for tens of
+      // ms: the answer is reported in slices, letting I/O and timers run between them.
+      for (let settled = 0; i < live.length; i++) {
+        const record = live[i]!;
+        reportEntry(record, answer[i], start, end, outcomes);
+        settled += record.userRecords.length;
+        if (settled >= SETTLE_SLICE && i + 1 < live.length) {
+          settled = 0;
+          await new Promise(setImmediate);
+        }
+      }
     } catch (error) {
       // Whatever went wrong with this entry, it and the ones after it still need a verdict: they
       // are failed (and so retried), never left unsettled.

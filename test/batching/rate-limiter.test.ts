@@ -14,15 +14,32 @@ describe('RateLimiter', () => {
     let more = 1;
     while (limiter.tryTake(10, 100)) more++;
     expect(more).toBe(100);
-    // Successes without throttling: above the real limits the rate probes by 0.5 % of them a second…
-    for (let t = 1000; t <= 20_000; t += 1000) limiter.onSuccess(t);
-    expect(limiter.factor * 1.5).toBeCloseTo(1.1, 5);
-    // …up to rateLimit.
-    for (let t = 21_000; t <= 200_000; t += 1000) limiter.onSuccess(t);
+    // Successes, never a throttle: above 100 % the excess grows from a slow probe…
+    limiter.onSuccess(1000);
+    expect(limiter.factor * 1.5).toBeCloseTo(1.005, 5);
+    // …exponentially, up to rateLimit.
+    for (let t = 2000; t <= 20_000; t += 1000) limiter.onSuccess(t);
     expect(limiter.factor).toBe(1);
     let full = 0;
-    while (limiter.tryTake(10, 202_000)) full++;
+    while (limiter.tryTake(10, 22_000)) full++;
     expect(full).toBe(1500);
+  });
+
+  it('reaches a high rateLimit within seconds on a shard that never throttles', () => {
+    const limiter = new RateLimiter({ rateLimit: 10_000 }, 0);
+    expect(limiter.factor).toBeCloseTo(0.01);
+    let t = 0;
+    while (limiter.factor < 1 && t < 60_000) limiter.onSuccess((t += 100));
+    expect(t).toBeLessThan(15_000);
+  });
+
+  it('once a shard has throttled, probes above its real limits by only 0.5 % of them a second', () => {
+    const limiter = new RateLimiter({ rateLimit: 150 }, 0);
+    for (let t = 1000; t <= 20_000; t += 1000) limiter.onSuccess(t);
+    limiter.onThrottled(20_000, 20_000); // at 150 %: down to 135 %
+    expect(limiter.factor * 1.5).toBeCloseTo(1.35);
+    for (let t = 21_000; t <= 40_000; t += 1000) limiter.onSuccess(t);
+    expect(limiter.factor * 1.5).toBeCloseTo(1.35 + 20 * 0.005, 5);
   });
 
   it('climbs back to the real limits at 3 % of rateLimit a second after a decrease', () => {
