@@ -10,10 +10,11 @@
  * exactly once: `#settle` is the only place that removes a record from `#outstanding`, and the
  * record is resolved or rejected only when that removal happened.
  */
-import { PutRecordsCommand, type KinesisClient, type PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
+import type { KinesisClient, PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
 import PQueue from 'p-queue';
 import { AGGREGATED_PARTITION_KEY, Aggregator } from './aggregation/index.js';
 import { Collector, DeadlineQueue, RateLimiter } from './batching/index.js';
+import { createPutRecordsCommand } from './batching/put-records-request.js';
 import { createKinesisClient } from './client.js';
 import { MAX_REQUEST_SIZE, MiB, resolveConfig, type ProducerOptions, type ResolvedConfig } from './config.js';
 import { BackpressureError, ProducerClosedError, UserRecordFailedError, type Attempt } from './errors.js';
@@ -753,7 +754,7 @@ export class KinesisProducer {
     let answer: (PutRecordsResultEntry | undefined)[];
     try {
       const output = await this.#client.send(
-        new PutRecordsCommand({ StreamName: stream.streamName, StreamARN: stream.streamARN, Records: entries }),
+        createPutRecordsCommand({ StreamName: stream.streamName, StreamARN: stream.streamARN, Records: entries }),
         { abortSignal: abort.signal },
       );
       answer = output.Records ?? [];
