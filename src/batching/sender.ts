@@ -2,12 +2,13 @@
  * The sender: one PutRecords call for a batch of Kinesis records, and an outcome for each record
  * from its answer.
  */
-import { PutRecordsCommand, type KinesisClient, type PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
+import type { KinesisClient, PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
 import PQueue from 'p-queue';
 import type { Counters } from '../metrics.js';
 import type { KinesisRecord } from '../records.js';
 import { classifyEntryError, classifyRequestError, type Failure } from '../retry/index.js';
 import { now } from '../scheduler.js';
+import { createPutRecordsCommand } from './put-records-request.js';
 
 /** User records settled in one go before the sender lets the event loop run. */
 const SETTLE_SLICE = 4096;
@@ -105,7 +106,7 @@ export class Sender {
     let output: { Records?: unknown } | undefined;
     try {
       output = await this.#client.send(
-        new PutRecordsCommand({ StreamName: target.streamName, StreamARN: target.streamARN, Records: entries }),
+        createPutRecordsCommand({ StreamName: target.streamName, StreamARN: target.streamARN, Records: entries }),
         { abortSignal: abort.signal },
       );
     } catch (error) {
