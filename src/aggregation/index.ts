@@ -12,8 +12,6 @@ export {
 } from './aggregator.js';
 export type { AggregatorEntry, AggregatorOptions, DrainedRecord } from './aggregator.js';
 export {
-  decodeRecord,
-  encodeAggregatedRecord,
   ENVELOPE_OVERHEAD,
   KPL_MAGIC,
   lengthDelimitedSize,
@@ -21,4 +19,5 @@ export {
   recordFieldSize,
   varintSize,
 } from './format.js';
-export type { DecodedRecord, DeaggregatedRecord, EncodableRecord, RecordTag } from './format.js';
+export { encodeAggregatedRecord, type EncodableRecord } from './encode.js';
+export { decodeRecord, type DecodedRecord, type DeaggregatedRecord, type RecordTag } from './decode.js';
