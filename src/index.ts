@@ -4,6 +4,7 @@
  */
 export { KinesisProducer, type PutResult, type UserRecord, type ProducerMetrics, type StreamStatus } from './producer.js';
 export { DEFAULTS, type ProducerOptions } from './config.js';
+export type { KinesisClientLike, KinesisCommandLike } from './client.js';
 export {
   ShardlineError,
   ValidationError,

@@ -10,11 +10,11 @@
  * exactly once: `#settle` is the only place that removes a record from `#outstanding`, and the
  * record is resolved or rejected only when that removal happened.
  */
-import { PutRecordsCommand, type KinesisClient, type PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
+import { PutRecordsCommand, type PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
 import PQueue from 'p-queue';
 import { AGGREGATED_PARTITION_KEY, Aggregator } from './aggregation/index.js';
 import { Collector, DeadlineQueue, RateLimiter } from './batching/index.js';
-import { createKinesisClient } from './client.js';
+import { createKinesisClient, type KinesisClientLike } from './client.js';
 import { MAX_REQUEST_SIZE, MiB, resolveConfig, type ProducerOptions, type ResolvedConfig } from './config.js';
 import { BackpressureError, ProducerClosedError, UserRecordFailedError, type Attempt } from './errors.js';
 import { RetryPolicy, boundedBackoff, classifyEntryError, classifyRequestError, type Failure } from './retry/index.js';
@@ -195,7 +195,7 @@ const RELEASE_COALESCE_MS = 20;
  */
 export class KinesisProducer {
   readonly #config: ResolvedConfig;
-  readonly #client: KinesisClient;
+  readonly #client: KinesisClientLike;
   readonly #ownsClient: boolean;
   readonly #queue: PQueue;
   readonly #retry: RetryPolicy;
