@@ -12,7 +12,9 @@ import type { ProducerOptions } from './config.js';
  * is how the SDK's own `send` infers what it returns).
  */
 export interface KinesisCommandLike<Output> {
+  /** The request's parameters. */
   readonly input: object;
+  /** Builds the handler that sends the command; only its result type matters here. */
   resolveMiddleware(stack: never, configuration: never, options: never): (args: never) => Promise<{ output: Output }>;
 }
 
@@ -23,7 +25,9 @@ export interface KinesisCommandLike<Output> {
  * by the class means a client from another copy of the SDK than shardline's compiles.
  */
 export interface KinesisClientLike {
+  /** Sends one command; the signal aborts it when shardline gives up on it (`requestTimeout`, `close()`). */
   send<Output>(command: KinesisCommandLike<Output>, options?: { abortSignal?: AbortSignal }): Promise<Output>;
+  /** Releases the client's sockets; called by `close()` only on a client shardline built. */
   destroy(): void;
 }
 
