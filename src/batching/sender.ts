@@ -2,7 +2,8 @@
  * The sender: one PutRecords call for a batch of Kinesis records, and an outcome for each record
  * from its answer.
  */
-import type { KinesisClient, PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
+import type { PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
+import type { KinesisClientLike } from '../client.js';
 import PQueue from 'p-queue';
 import type { Counters } from '../metrics.js';
 import type { KinesisRecord } from '../records.js';
@@ -41,7 +42,7 @@ export interface SendOutcomes {
 
 /** Options of a {@link Sender}. */
 export interface SenderOptions {
-  readonly client: KinesisClient;
+  readonly client: KinesisClientLike;
   /** PutRecords calls in flight at once (KPL: MaxConnections). */
   readonly maxConnections: number;
   /** Time allowed for one call before it is aborted and counted as failed (KPL: RequestTimeout), in ms. */
@@ -55,7 +56,7 @@ export interface SenderOptions {
  * again, so that one bad record fails alone.
  */
 export class Sender {
-  readonly #client: KinesisClient;
+  readonly #client: KinesisClientLike;
   readonly #queue: PQueue;
   readonly #requestTimeout: number;
   readonly #counters: Counters;
