@@ -29,10 +29,6 @@ export function createKinesisClient(
       httpsAgent: new HttpsAgent(agentOptions),
       connectionTimeout: requestTimeout,
       requestTimeout,
-      // Without it the handler only logs a warning to the console when a call outlives
-      // requestTimeout, and the call goes on waiting: ListShards and DescribeStreamSummary, which
-      // shardline does not time itself, would then never end against an endpoint that never answers.
-      throwOnRequestTimeout: true,
     }),
   });
 }
