@@ -14,9 +14,10 @@ const producer = new KinesisProducer({ streamName: process.env.STREAM_NAME ?? 'l
 
 let lines = 0;
 let failed = 0;
-// Feeding a stream in by hand: put() each line, and before each, wait while the producer holds
-// maxOutstandingRecords or maxOutstandingBytes (ready()), which also pauses reading stdin. A
-// Writable from the producer (piping stdin's lines into it) is planned to replace this loop.
+// The producer fed by hand: before each put(), ready() waits while the producer holds
+// maxOutstandingRecords or maxOutstandingBytes, so memory stays bounded however fast lines come.
+// Planned: producer.writable() (a Writable taking records) and putAll() will replace this loop
+// with one pipeline from stdin's lines into the producer.
 for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
   if (line === '') continue;
   await producer.ready();
