@@ -4,7 +4,7 @@
 import type { KinesisClient, KinesisClientConfig } from '@aws-sdk/client-kinesis';
 import { ValidationError } from './errors.js';
 import { DEFAULT_AGGREGATION_MAX_COUNT, DEFAULT_AGGREGATION_MAX_SIZE } from './aggregation/index.js';
-import { DEFAULT_HASH_KEY_CACHE_MAX, MAX_HASH_KEY_CACHE_MAX } from './sharding/index.js';
+import { DEFAULT_HASH_KEY_CACHE_MAX, DEFAULT_REQUEST_TIMEOUT_MS, MAX_HASH_KEY_CACHE_MAX } from './sharding/index.js';
 import { DEFAULT_MAX_USER_RECORD_SIZE, MAX_USER_RECORD_SIZE_LIMIT, validateInteger } from './validation.js';
 
 /** One mebibyte. */
@@ -114,7 +114,7 @@ export const DEFAULTS = {
   recordMaxBufferedTime: 100,
   recordTtl: 30000,
   maxConnections: 24,
-  requestTimeout: 6000,
+  requestTimeout: DEFAULT_REQUEST_TIMEOUT_MS,
   failIfThrottled: false,
   maxUserRecordSize: DEFAULT_MAX_USER_RECORD_SIZE,
   retryMinBackoff: 100,
