@@ -18,6 +18,8 @@ export interface StreamCapabilities {
    * the KCL (their records' hash keys need not lie in the shard that received them).
    */
   readonly serviceManagedDistribution: boolean;
+  /** Open shards when read (OpenShardCount): sizes the stream-wide budget of records sent without a shard map. */
+  readonly openShardCount: number | undefined;
 }
 
 /**
@@ -42,5 +44,6 @@ export async function describeStreamCapabilities(
   return {
     maxRecordSize: typeof kib === 'number' && kib > 0 ? kib * 1024 : DEFAULT_MAX_RECORD_SIZE,
     serviceManagedDistribution: summary?.RecordDistributionStrategy === 'AUTO',
+    openShardCount: typeof summary?.OpenShardCount === 'number' && summary.OpenShardCount > 0 ? summary.OpenShardCount : undefined,
   };
 }

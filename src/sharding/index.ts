@@ -22,3 +22,4 @@ export {
 export { ShardTable, type ShardInfo } from './shard-table.js';
 export { DEFAULT_REQUEST_TIMEOUT_MS } from './deadline.js';
 export { DEFAULT_MAX_RECORD_SIZE, describeStreamCapabilities, type StreamCapabilities } from './capabilities.js';
+export { StreamView, type StreamStatus, type StreamViewOptions } from './stream-view.js';

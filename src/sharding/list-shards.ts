@@ -5,7 +5,7 @@
  */
 import { ListShardsCommand, type KinesisClient, type ListShardsCommandInput, type Shard } from '@aws-sdk/client-kinesis';
 import { ShardlineError } from '../errors.js';
-import { classifyRequestError } from '../retry/index.js';
+import { classifyRequestError, isRetriable } from '../retry/index.js';
 import type { StreamRef } from '../validation.js';
 import { withDeadline } from './deadline.js';
 import { decimalToHashKey, type HashKey } from './hash-key.js';
@@ -122,7 +122,7 @@ export function listingError(error: unknown, stream: StreamRef): ShardlineError 
   if (error instanceof ShardlineError) return error;
   // One classification for the whole library: the same codes and kinds as for PutRecords.
   const { kind, code, message } = classifyRequestError(error, false);
-  const retriable = kind === 'throttled' || kind === 'transient' || RETRIABLE_LISTING_ERRORS.has(code);
+  const retriable = isRetriable(kind) || RETRIABLE_LISTING_ERRORS.has(code);
   const name = stream.streamARN ?? stream.streamName ?? '';
   return new ShardlineError(`ListShards for ${name} failed: ${code}: ${message}`, code, retriable, { cause: error });
 }

@@ -74,6 +74,7 @@ describe('metadata calls against a stalled endpoint', () => {
     await expect(describeStreamCapabilities(client, { streamName: 'stalled' }, undefined, REQUEST_TIMEOUT_MS)).resolves.toEqual({
       maxRecordSize: 1024 * 1024,
       serviceManagedDistribution: false,
+      openShardCount: 2,
     });
     expect(kinesis.proxy.stats).toMatchObject({ stalls: 1, requests: { DescribeStreamSummary: 2 } });
   });
