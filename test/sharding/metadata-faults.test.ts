@@ -5,8 +5,9 @@
  */
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KinesisProducer } from '../../src/producer.js';
 import { classifyRequestError } from '../../src/retry/index.js';
-import { ShardMap, describeStreamCapabilities } from '../../src/sharding/index.js';
+import { DEFAULT_MIN_BACKOFF_MS, DEFAULT_REQUEST_TIMEOUT_MS, ShardMap, describeStreamCapabilities } from '../../src/sharding/index.js';
 import { useKinesis } from '../support/harness.js';
 import { createStream, localClient } from '../support/servers.js';
 import { eventually, sleep } from './listing.js';
@@ -77,5 +78,25 @@ describe('metadata calls against a stalled endpoint', () => {
       openShardCount: 2,
     });
     expect(kinesis.proxy.stats).toMatchObject({ stalls: 1, requests: { DescribeStreamSummary: 2 } });
+  });
+
+  it('a producer started into a 2 s blackhole of both calls aggregates once it ends', async () => {
+    kinesis.proxy.setFaults({ stall: { rate: 1, operations: ['ListShards', 'DescribeStreamSummary'] } });
+    const producer = new KinesisProducer({ streamName: 'stalled', client, requestTimeout: 1000 });
+    try {
+      const early = producer.put({ partitionKey: 'early', data: 'x' });
+      await sleep(2000);
+      kinesis.proxy.setFaults({ stall: undefined });
+      // A call held at the end of the stall ends by its deadline (the producer's requestTimeout, or
+      // the 6 s default where it is not passed down); then the retry waits out the metadata backoff
+      // (1 s, then 2 s, ±20 %): at most 2.4 s, as a 2 s stall fails at most two calls in a row.
+      const bound = DEFAULT_REQUEST_TIMEOUT_MS + 2.4 * DEFAULT_MIN_BACKOFF_MS + SCHEDULING_SLACK_MS;
+      await eventually(() => producer.streamStatus()?.aggregating === true && producer.streamStatus()?.openShards === 2, bound);
+      const results = await Promise.all(Array.from({ length: 200 }, (_, i) => producer.put({ partitionKey: `k${i}`, data: `v${i}` })));
+      expect(results.filter((r) => r.aggregated).length).toBeGreaterThan(150);
+      await early; // settled, whichever way it went out
+    } finally {
+      await producer.close();
+    }
   });
 });
