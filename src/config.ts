@@ -5,6 +5,7 @@ import type { KinesisClientConfig } from '@aws-sdk/client-kinesis';
 import type { KinesisClientLike } from './client.js';
 import { ValidationError } from './errors.js';
 import { DEFAULT_AGGREGATION_MAX_COUNT, DEFAULT_AGGREGATION_MAX_SIZE } from './aggregation/aggregator.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from './sharding/deadline.js';
 import { DEFAULT_HASH_KEY_CACHE_MAX, MAX_HASH_KEY_CACHE_MAX } from './sharding/hash-key.js';
 import {
   DEFAULT_MAX_USER_RECORD_SIZE,
@@ -122,7 +123,7 @@ export const DEFAULTS = {
   recordMaxBufferedTime: 100,
   recordTtl: 30000,
   maxConnections: 24,
-  requestTimeout: 6000,
+  requestTimeout: DEFAULT_REQUEST_TIMEOUT_MS,
   failIfThrottled: false,
   maxUserRecordSize: DEFAULT_MAX_USER_RECORD_SIZE,
   retryMinBackoff: 100,

@@ -303,6 +303,7 @@ export class KinesisProducer {
       streamARN,
       aggregationEnabled: config.aggregationEnabled,
       shardMapRefreshInterval: config.shardMapRefreshInterval,
+      requestTimeout: config.requestTimeout,
       onChange: () => router.onStreamChange(now()),
     });
     const router: StreamRouter = new StreamRouter({

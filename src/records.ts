@@ -106,6 +106,8 @@ export interface KinesisRecord {
   readonly aggregated: boolean;
   /** The shard the record is predicted for; undefined when sent without a prediction. */
   readonly predictedShardId: string | undefined;
+  /** The shard map's version the prediction was made under (0 without a prediction). */
+  readonly mapVersion: number;
   readonly userRecords: PendingRecord[];
   /** The earliest `expiresAt` of its user records: the order it leaves a rate-limit queue in. */
   readonly expiresAt: number;
@@ -114,7 +116,7 @@ export interface KinesisRecord {
 }
 
 /** A user record sent as it is, not aggregated. */
-export function rawKinesisRecord(record: PendingRecord, predictedShardId: string | undefined, bufferDeadline: number): KinesisRecord {
+export function rawKinesisRecord(record: PendingRecord, predictedShardId: string | undefined, bufferDeadline: number, mapVersion = 0): KinesisRecord {
   return {
     data: record.data,
     partitionKey: record.partitionKey,
@@ -122,6 +124,7 @@ export function rawKinesisRecord(record: PendingRecord, predictedShardId: string
     size: record.size,
     aggregated: false,
     predictedShardId,
+    mapVersion,
     userRecords: [record],
     expiresAt: record.expiresAt,
     bufferDeadline,

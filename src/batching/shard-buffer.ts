@@ -36,6 +36,8 @@ const byExpiry = (record: KinesisRecord): number => record.expiresAt;
  */
 export class ShardBuffer {
   readonly shardId: string;
+  /** The shard map's version the buffer's predictions are made under: a range change since voids them. */
+  readonly mapVersion: number;
   /** The shard's rate limit; told of its answers by the sender's outcomes. */
   readonly limiter: RateLimiter;
   readonly #aggregator: Aggregator<PendingRecord>;
@@ -46,8 +48,9 @@ export class ShardBuffer {
   #deadline = Infinity;
 
   /** @param t - The current time, in ms: the rate limit starts with a full second of tokens. */
-  constructor(shardId: string, options: ShardBufferOptions, out: ShardBufferOutput, t: number) {
+  constructor(shardId: string, mapVersion: number, options: ShardBufferOptions, out: ShardBufferOutput, t: number) {
     this.shardId = shardId;
+    this.mapVersion = mapVersion;
     this.limiter = new RateLimiter(options, t);
     this.#aggregator = new Aggregator<PendingRecord>(options);
     this.#releaseCoalesce = options.releaseCoalesce;
@@ -139,11 +142,12 @@ export class ShardBuffer {
           size: recordSizeBytes,
           aggregated: true,
           predictedShardId: this.shardId,
+          mapVersion: this.mapVersion,
           userRecords: entries,
           expiresAt,
           bufferDeadline,
         }
-      : unaggregated(first, this.shardId, bufferDeadline);
+      : unaggregated(first, this.shardId, bufferDeadline, this.mapVersion);
     this.admit(record, t);
   }
 }
@@ -153,10 +157,16 @@ export class ShardBuffer {
  * envelope, which a KCL would unwrap into other records: that data goes in an envelope of its own
  * (raw after all when that envelope would not fit `maxRecordSize`; docs/format.md says so).
  */
-export function unaggregated(record: PendingRecord, predictedShardId: string | undefined, bufferDeadline: number, maxRecordSize = DEFAULT_MAX_RECORD_SIZE): KinesisRecord {
-  if (!looksLikeEnvelope(record.data)) return rawKinesisRecord(record, predictedShardId, bufferDeadline);
+export function unaggregated(
+  record: PendingRecord,
+  predictedShardId: string | undefined,
+  bufferDeadline: number,
+  mapVersion: number,
+  maxRecordSize = DEFAULT_MAX_RECORD_SIZE,
+): KinesisRecord {
+  if (!looksLikeEnvelope(record.data)) return rawKinesisRecord(record, predictedShardId, bufferDeadline, mapVersion);
   const data = envelopeOfOne(record.partitionKey, record.explicitHashKey, record.data);
-  if (data.length + 1 > maxRecordSize) return rawKinesisRecord(record, predictedShardId, bufferDeadline);
+  if (data.length + 1 > maxRecordSize) return rawKinesisRecord(record, predictedShardId, bufferDeadline, mapVersion);
   return {
     data,
     partitionKey: AGGREGATED_PARTITION_KEY,
@@ -164,6 +174,7 @@ export function unaggregated(record: PendingRecord, predictedShardId: string | u
     size: data.length + 1,
     aggregated: true,
     predictedShardId,
+    mapVersion,
     userRecords: [record],
     expiresAt: record.expiresAt,
     bufferDeadline,

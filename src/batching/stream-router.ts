@@ -12,6 +12,12 @@ import type { Sender, SendOutcomes } from './sender.js';
 import { SHARD_BYTES_PER_SECOND, SHARD_RECORDS_PER_SECOND, type RateLimiter } from './rate-limiter.js';
 import { ShardBuffer, unaggregated, type ShardBufferOptions } from './shard-buffer.js';
 
+/**
+ * Failures that say the stream was missing or out of reach: it may have been deleted and created
+ * again meanwhile, with other shards under the same IDs.
+ */
+const OUTAGE_CODES = new Set(['ResourceNotFoundException', 'RequestTimeout', 'NetworkError']);
+
 /** Where records leave the pipeline: the producer settles them. */
 export interface Settlement {
   /** Every user record of `record` was written: resolve them. */
@@ -54,6 +60,14 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
   readonly #collector: Collector<KinesisRecord>;
   #collectorDeadline = Infinity;
   #releaseScheduled = false;
+  /**
+   * Failures that say the stream was missing or out of reach, and how many of them a successful
+   * listing has covered: while some are not covered, envelopes written where predicted are checked
+   * against a fresh listing (see {@link succeeded}).
+   */
+  #outages = 0;
+  #outagesListed = 0;
+  #outageListing: Promise<boolean> | undefined;
   /** The budget of records sent without a prediction (see {@link #unpredictedLane}). */
   #unpredicted: ShardBuffer | undefined;
   #unpredictedShards = 0;
@@ -98,9 +112,9 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
     }
     const buffer = this.#buffer(shard.shardId, t);
     if (!view.aggregating) {
-      buffer.admit(rawKinesisRecord(record, shard.shardId, deadline), t);
+      buffer.admit(rawKinesisRecord(record, shard.shardId, deadline, buffer.mapVersion), t);
     } else if (record.size > this.#config.aggregationMaxSize) {
-      buffer.admit(unaggregated(record, shard.shardId, deadline, capabilities?.maxRecordSize), t);
+      buffer.admit(unaggregated(record, shard.shardId, deadline, buffer.mapVersion, capabilities?.maxRecordSize), t);
     } else {
       buffer.aggregate(record, deadline, t);
     }
@@ -141,8 +155,11 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
       this.#collector.maxSize = capabilities.maxRecordSize > MiB ? MAX_REQUEST_SIZE : this.#config.collectionMaxSize;
     }
     if (!view.learning) for (const record of view.takeHeld()) this.route(record, t);
+    const map = view.shardMap;
     for (const buffer of this.#shards.values()) {
-      if (view.shardMap.isOpen(buffer.shardId)) continue;
+      // A shard that closed, or whose ID now names another range (the stream was created again):
+      // what its buffer holds was predicted for a shard that is no longer there.
+      if (map.isOpen(buffer.shardId) && !map.rangeChangedSince(buffer.shardId, buffer.mapVersion)) continue;
       this.#shards.delete(buffer.shardId);
       for (const record of buffer.takeAll()) this.route(record, t);
     }
@@ -150,7 +167,32 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
 
   // ---- the sender's outcomes ----------------------------------------------------------------------
 
+  /**
+   * Written where predicted. An envelope's prediction is trusted only while the shard's range is the
+   * one it was predicted under: after an outage (the stream may have been deleted and created again,
+   * reusing shard IDs with other ranges) the shards are listed again first, and a shard whose range
+   * changed is judged as a wrong shard is, against the range it has now.
+   */
   succeeded(record: KinesisRecord, shardId: string, sequenceNumber: string, start: number, end: number): void {
+    if (record.aggregated && this.#outages > this.#outagesListed) {
+      void this.#listAfterOutage().then((listed) => {
+        if (listed) this.#succeededOnCurrentMap(record, shardId, sequenceNumber, start, end);
+        else {
+          // Unjudgeable: retried rather than counted, since a KCL may drop the copy written.
+          const message = `written to ${shardId} after an outage, and the stream's shards could not be listed to check it`;
+          this.failed(record, { kind: 'transient', code: 'WrongShard', message }, start, end);
+        }
+      });
+      return;
+    }
+    this.#succeededOnCurrentMap(record, shardId, sequenceNumber, start, end);
+  }
+
+  #succeededOnCurrentMap(record: KinesisRecord, shardId: string, sequenceNumber: string, start: number, end: number): void {
+    if (record.aggregated && this.view.shardMap.rangeChangedSince(shardId, record.mapVersion)) {
+      this.#judge(record, shardId, sequenceNumber, start, end);
+      return;
+    }
     this.#limiterOf(record)?.onSuccess(end);
     this.#settlement.succeed(record, shardId, sequenceNumber, start, end);
   }
@@ -168,9 +210,16 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
       this.succeeded(record, shardId, sequenceNumber, start, end);
       return;
     }
+    this.#judge(record, shardId, sequenceNumber, start, end);
+  }
+
+  /** Counts an envelope delivered only if the receiving shard holds every one of its records' keys (the KCL's rule). */
+  #judge(record: KinesisRecord, shardId: string, sequenceNumber: string, start: number, end: number): void {
     this.view.judgeReceivingShard(shardId, record.userRecords, (holdsAll) => {
-      if (holdsAll) this.succeeded(record, shardId, sequenceNumber, start, end);
-      else {
+      if (holdsAll) {
+        this.#limiterOf(record)?.onSuccess(end);
+        this.#settlement.succeed(record, shardId, sequenceNumber, start, end);
+      } else {
         const message = `written to ${shardId}, which does not hold every aggregated record's hash key`;
         this.failed(record, { kind: 'transient', code: 'WrongShard', message }, start, end);
       }
@@ -179,6 +228,7 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
 
   failed(record: KinesisRecord, failure: Failure, start: number, end: number): void {
     if (failure.kind === 'throttled') this.#limiterOf(record)?.onThrottled(start, end);
+    if (OUTAGE_CODES.has(failure.code)) this.#outages++;
     this.#retries.onFailure(record, failure, start, end);
   }
 
@@ -193,6 +243,27 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
   invalidRequest(): void {
     // The stream's limits may have changed (e.g. its record size): learn them again.
     if (this.view.capabilities !== undefined) this.view.readCapabilities();
+  }
+
+  /**
+   * Lists the stream's shards (one listing shared by the answers that wait for it); resolves with
+   * whether it succeeded. A listing that started before the latest outage failure does not clear
+   * the suspicion: it may have listed the stream that was then deleted.
+   */
+  #listAfterOutage(): Promise<boolean> {
+    if (this.#outageListing !== undefined) return this.#outageListing;
+    const outages = this.#outages;
+    const listing = this.view.shardMap.refresh().then(
+      () => {
+        this.#outagesListed = Math.max(this.#outagesListed, outages);
+        return true;
+      },
+      () => false,
+    );
+    this.#outageListing = listing.finally(() => {
+      this.#outageListing = undefined;
+    });
+    return this.#outageListing;
   }
 
   // ---- buffers --------------------------------------------------------------------------------------
@@ -214,7 +285,7 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
     if (lane !== undefined && this.#unpredictedShards === shards) return lane;
     this.#unpredictedShards = shards;
     const options = { ...this.#shardBuffer, recordsPerSecond: shards * SHARD_RECORDS_PER_SECOND, bytesPerSecond: shards * SHARD_BYTES_PER_SECOND };
-    const resized = new ShardBuffer('unpredicted', options, this.#shardOutput, t);
+    const resized = new ShardBuffer('unpredicted', this.view.shardMap.version, options, this.#shardOutput, t);
     this.#unpredicted = resized;
     if (lane !== undefined) for (const record of lane.takeAll()) this.route(record, t);
     return resized;
@@ -223,7 +294,7 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
   #buffer(shardId: string, t: number): ShardBuffer {
     let buffer = this.#shards.get(shardId);
     if (buffer === undefined) {
-      buffer = new ShardBuffer(shardId, this.#shardBuffer, this.#shardOutput, t);
+      buffer = new ShardBuffer(shardId, this.view.shardMap.version, this.#shardBuffer, this.#shardOutput, t);
       this.#shards.set(shardId, buffer);
     }
     return buffer;

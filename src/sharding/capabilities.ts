@@ -4,6 +4,7 @@
  */
 import { DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClientLike } from '../client.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, withDeadline } from './deadline.js';
 
 /** The default (and, for streams that did not opt in, only) record size limit: 1 MiB. */
 export const DEFAULT_MAX_RECORD_SIZE = 1024 * 1024;
@@ -22,15 +23,22 @@ export interface StreamCapabilities {
   readonly openShardCount: number | undefined;
 }
 
-/** Reads a stream's capabilities. Needs the `kinesis:DescribeStreamSummary` permission. */
+/**
+ * Reads a stream's capabilities. Needs the `kinesis:DescribeStreamSummary` permission.
+ *
+ * Settles within `requestTimeoutMs` (default 6000, the KPL's `requestTimeout`) whatever the
+ * connection does: on time out it rejects with an error named `TimeoutError`, which
+ * `classifyRequestError` calls a retriable `RequestTimeout`; the caller retries with its backoff.
+ */
 export async function describeStreamCapabilities(
   client: KinesisClientLike,
   stream: { readonly streamName?: string | undefined; readonly streamARN?: string | undefined },
   abortSignal?: AbortSignal,
+  requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
 ): Promise<StreamCapabilities> {
-  const output = await client.send(
-    new DescribeStreamSummaryCommand({ StreamName: stream.streamName, StreamARN: stream.streamARN }),
-    abortSignal === undefined ? undefined : { abortSignal },
+  const command = new DescribeStreamSummaryCommand({ StreamName: stream.streamName, StreamARN: stream.streamARN });
+  const output = await withDeadline('DescribeStreamSummary', requestTimeoutMs, abortSignal, (signal) =>
+    client.send(command, { abortSignal: signal }),
   );
   const summary = output.StreamDescriptionSummary;
   const kib = summary?.MaxRecordSizeInKiB;

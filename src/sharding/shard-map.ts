@@ -1,26 +1,27 @@
 /**
  * A stream's open shards and their hash key ranges, kept fresh from ListShards, so the producer can
  * predict which shard a record lands on (to aggregate only records bound for the same shard) and
- * tell a wrong-shard answer from a reshard.
+ * tell a wrong-shard answer from a reshard. This file decides when to list; what a listing means
+ * is {@link ShardTable}'s.
  */
-import { ListShardsCommand, type ListShardsCommandInput, type Shard } from '@aws-sdk/client-kinesis';
 import type { KinesisClientLike } from '../client.js';
 import { ShardlineError, ValidationError } from '../errors.js';
-import { boundedBackoff, classifyRequestError, isRetriable } from '../retry/index.js';
-import { validateInteger, validateStreamRef } from '../validation.js';
-import { decimalToHashKey, type HashKey } from './hash-key.js';
-
-/** One shard's place on the hash ring. Both ends of the range are inclusive. */
-export interface ShardInfo {
-  readonly shardId: string;
-  readonly startingHashKey: HashKey;
-  readonly endingHashKey: HashKey;
-}
+import { boundedBackoff } from '../retry/index.js';
+import { validateInteger, validateStreamRef, type StreamRef } from '../validation.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from './deadline.js';
+import { listShards, listingError, readListing } from './list-shards.js';
+import { ShardTable } from './shard-table.js';
 
 /** Options of {@link ShardMap}. Checked by the constructor. */
 export interface ShardMapOptions {
   /** The client ListShards is sent with. */
   readonly client: KinesisClientLike;
+  /**
+   * How long one ListShards call may take before it is abandoned and retried with the backoff, in
+   * ms; default 6000 (the KPL's `requestTimeout`). Enforced by the map itself: the SDK's own
+   * request timeout does not end a call.
+   */
+  readonly requestTimeoutMs?: number;
   /** The stream's name; `streamName`, `streamARN` or both (both are then sent). */
   readonly streamName?: string;
   /** The stream's ARN (recommended by the service). */
@@ -58,40 +59,32 @@ export const DEFAULT_MAX_BACKOFF_MS = 30_000;
 /** Default of {@link ShardMapOptions.closedShardRetentionMs}. */
 export const DEFAULT_CLOSED_SHARD_RETENTION_MS = 600_000;
 
-/** The page size asked of ListShards (the service's maximum per page is 1000 by default). */
-const PAGE_SIZE = 1000;
 /** setTimeout's largest delay. */
 const MAX_TIMER_MS = 2_147_483_647;
 
 /**
- * ListShards errors that the PutRecords classification (src/retry) calls fatal but that clear up by
- * themselves here: an expired paging token (the walk restarts) and a stream being created or
- * resharded. Every other error the retry policy calls fatal or invalid (ResourceNotFoundException,
- * AccessDeniedException, InvalidArgumentException, …) stops the background retries.
- */
-const RETRIABLE_LISTING_ERRORS = new Set(['ExpiredNextTokenException', 'ResourceInUseException']);
-
-/**
- * The open shards of one stream, sorted by starting hash key, with lookups by hash key.
+ * A {@link ShardTable} (the open shards of one stream, with lookups) kept fresh from ListShards.
  *
- * Life cycle: {@link refresh} lists the shards (ListShards, `ShardFilter: AT_LATEST`, paged) and
- * swaps in the new map only when the walk completes, so lookups keep using the old map meanwhile.
- * Concurrent refreshes share one walk. After a failure the map retries by itself with exponential
- * backoff (`minBackoffMs` doubling up to `maxBackoffMs`, ±20 % jitter, never below `minBackoffMs`)
- * on unref'd timers, except after a non-retriable error such as ResourceNotFoundException.
+ * Life cycle: {@link refresh} lists the shards (ListShards, `ShardFilter: AT_LATEST`, paged, each
+ * call ended after `requestTimeoutMs`) and swaps in the new map only when the walk completes, so
+ * lookups keep using the old map meanwhile. Concurrent refreshes share one walk; a refresh asked
+ * for during a walk makes one more walk after it. After a failure (a timeout included) the map
+ * retries by itself with exponential backoff (`minBackoffMs` doubling up to `maxBackoffMs`, ±20 %
+ * jitter, never below `minBackoffMs`) on unref'd timers, except after a non-retriable error such as
+ * AccessDeniedException. ResourceNotFoundException is retried: a stream deleted and created again
+ * under its name, possibly with other shards: see {@link ShardTable} for what a reused ID changes.
  *
  * How the producer learns of failures: a direct `refresh()` rejects with a {@link ShardlineError}
  * whose `code` is the service's error name and `retriable` says whether the map will keep trying;
  * background retries never reject anywhere, they set {@link lastError} and call `onError`.
  * A successful refresh clears `lastError`.
  */
-export class ShardMap {
+export class ShardMap extends ShardTable {
   readonly #client: KinesisClientLike;
-  readonly #streamName: string | undefined;
-  readonly #streamARN: string | undefined;
+  readonly #stream: StreamRef;
   readonly #minBackoffMs: number;
   readonly #maxBackoffMs: number;
-  readonly #closedShardRetentionMs: number;
+  readonly #requestTimeoutMs: number;
   readonly #now: () => number;
 
   /**
@@ -102,14 +95,6 @@ export class ShardMap {
   /** Called with every failed refresh; settable after construction; see {@link ShardMapOptions.onError}. */
   onError: ((error: ShardlineError) => void) | undefined;
 
-  /** Open shards, sorted by starting hash key; replaced whole, never mutated. */
-  #shards: readonly ShardInfo[] = [];
-  /** `#shards[i].startingHashKey`, apart so the binary search reads a flat array of strings. */
-  #starts: readonly HashKey[] = [];
-  #openById = new Map<string, ShardInfo>();
-  readonly #closed = new Map<string, { readonly shard: ShardInfo; readonly closedAt: number }>();
-  #ready = false;
-  #version = 0;
   #lastError: ShardlineError | undefined;
 
   #inFlight: Promise<void> | undefined;
@@ -131,24 +116,23 @@ export class ShardMap {
     if (typeof client !== 'object' || client === null || typeof (client as { send?: unknown }).send !== 'function') {
       throw new ValidationError('client', 'a KinesisClient', 'has no send() method');
     }
-    const ref = validateStreamRef(options);
-    this.#client = options.client;
-    this.#streamName = ref.streamName;
-    this.#streamARN = ref.streamARN;
-    this.#minBackoffMs = validateInteger('minBackoffMs', options.minBackoffMs ?? DEFAULT_MIN_BACKOFF_MS, 1, MAX_TIMER_MS);
-    this.#maxBackoffMs = validateInteger(
+    const stream = validateStreamRef(options);
+    const minBackoffMs = validateInteger('minBackoffMs', options.minBackoffMs ?? DEFAULT_MIN_BACKOFF_MS, 1, MAX_TIMER_MS);
+    const maxBackoffMs = validateInteger(
       'maxBackoffMs',
-      options.maxBackoffMs ?? Math.max(DEFAULT_MAX_BACKOFF_MS, this.#minBackoffMs),
-      this.#minBackoffMs,
+      options.maxBackoffMs ?? Math.max(DEFAULT_MAX_BACKOFF_MS, minBackoffMs),
+      minBackoffMs,
       MAX_TIMER_MS,
     );
-    this.#closedShardRetentionMs = validateInteger(
-      'closedShardRetentionMs',
-      options.closedShardRetentionMs ?? DEFAULT_CLOSED_SHARD_RETENTION_MS,
-      0,
-      Number.MAX_SAFE_INTEGER,
-    );
-    this.#now = options.now ?? Date.now;
+    const retentionMs = options.closedShardRetentionMs ?? DEFAULT_CLOSED_SHARD_RETENTION_MS;
+    const now = options.now ?? Date.now;
+    super(validateInteger('closedShardRetentionMs', retentionMs, 0, Number.MAX_SAFE_INTEGER), now);
+    this.#client = options.client;
+    this.#stream = stream;
+    this.#minBackoffMs = minBackoffMs;
+    this.#maxBackoffMs = maxBackoffMs;
+    this.#requestTimeoutMs = validateInteger('requestTimeoutMs', options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, 1, MAX_TIMER_MS);
+    this.#now = now;
     this.onUpdate = options.onUpdate;
     this.onError = options.onError;
     const every = validateInteger('refreshIntervalMs', options.refreshIntervalMs ?? 0, 0, MAX_TIMER_MS);
@@ -156,21 +140,6 @@ export class ShardMap {
       this.#interval = setInterval(() => this.requestRefresh(), every);
       this.#interval.unref();
     }
-  }
-
-  /** Whether a listing has succeeded at least once, so lookups can answer. */
-  get ready(): boolean {
-    return this.#ready;
-  }
-
-  /** Goes up by one every time the set of open shards changes. */
-  get version(): number {
-    return this.#version;
-  }
-
-  /** The open shards, sorted by starting hash key. */
-  get shards(): readonly ShardInfo[] {
-    return this.#shards;
   }
 
   /** The error of the last refresh if it failed; cleared by a successful refresh. */
@@ -184,55 +153,6 @@ export class ShardMap {
    */
   get loading(): boolean {
     return this.#inFlight !== undefined;
-  }
-
-  /**
-   * The open shard whose range holds `hashKey`, or `undefined` when the map is not ready yet or the
-   * key falls in a gap (a listing that does not cover the ring, e.g. from a fake server).
-   */
-  lookup(hashKey: HashKey): ShardInfo | undefined {
-    // Last shard starting at or before the key; ranges do not overlap (checked on install).
-    const starts = this.#starts;
-    let low = 0;
-    let high = starts.length - 1;
-    let found = -1;
-    while (low <= high) {
-      const mid = (low + high) >>> 1;
-      if ((starts[mid] as HashKey) <= hashKey) {
-        found = mid;
-        low = mid + 1;
-      } else {
-        high = mid - 1;
-      }
-    }
-    const shard = this.#shards[found];
-    return shard !== undefined && hashKey <= shard.endingHashKey ? shard : undefined;
-  }
-
-  /** Whether `shardId` is open in the current map. */
-  isOpen(shardId: string): boolean {
-    return this.#openById.has(shardId);
-  }
-
-  /**
-   * Whether `shardId`'s range holds `hashKey`, for an open shard or one that closed within
-   * `closedShardRetentionMs`; `undefined` for a shard the map does not know (or no longer remembers).
-   *
-   * Used to judge a PutRecords answer: `true` for a shard other than the predicted one means a
-   * reshard (a child took the record: success, refresh the map); `false` means a wrong-shard answer.
-   */
-  shardContains(shardId: string, hashKey: HashKey): boolean | undefined {
-    let shard = this.#openById.get(shardId);
-    if (shard === undefined) {
-      const closed = this.#closed.get(shardId);
-      if (closed === undefined) return undefined;
-      if (this.#now() - closed.closedAt > this.#closedShardRetentionMs) {
-        this.#closed.delete(shardId);
-        return undefined;
-      }
-      shard = closed.shard;
-    }
-    return shard.startingHashKey <= hashKey && hashKey <= shard.endingHashKey;
   }
 
   /**
@@ -283,9 +203,9 @@ export class ShardMap {
     this.#abort = abort;
     let changed: boolean;
     try {
-      changed = this.#install(await this.#listOpenShards(abort.signal));
+      changed = this.install(readListing(await listShards(this.#client, this.#stream, this.#requestTimeoutMs, abort.signal)));
     } catch (error) {
-      const failure = this.#closedMap ? closedError(error) : this.#toShardlineError(error);
+      const failure = this.#closedMap ? closedError(error) : listingError(error, this.#stream);
       this.#walkEnded();
       this.#failures++;
       this.#lastError = failure;
@@ -304,80 +224,6 @@ export class ShardMap {
   #walkEnded(): void {
     this.#inFlight = undefined;
     this.#abort = undefined;
-  }
-
-  /** Every page of ListShards; returns the shards as listed (closed ones included if the server sends them). */
-  async #listOpenShards(abortSignal: AbortSignal): Promise<Shard[]> {
-    const shards: Shard[] = [];
-    let nextToken: string | undefined;
-    do {
-      // With NextToken the service refuses StreamName, StreamARN, ExclusiveStartShardId and
-      // ShardFilter ("NextToken and ShardFilter cannot be provided together"); the token carries them.
-      const input: ListShardsCommandInput =
-        nextToken === undefined
-          ? {
-              StreamName: this.#streamName,
-              StreamARN: this.#streamARN,
-              ShardFilter: { Type: 'AT_LATEST' },
-              MaxResults: PAGE_SIZE,
-            }
-          : { NextToken: nextToken, MaxResults: PAGE_SIZE };
-      const page = await this.#client.send(new ListShardsCommand(input), { abortSignal });
-      if (page.Shards !== undefined) shards.push(...page.Shards);
-      nextToken = page.NextToken;
-    } while (nextToken !== undefined && nextToken !== '');
-    return shards;
-  }
-
-  /**
-   * Replaces the map with the open shards of a listing. Returns whether the open shards changed.
-   *
-   * @throws ShardlineError `InvalidShardListing` (retriable) for a malformed or overlapping listing,
-   * e.g. pages read on both sides of a reshard; the old map then stays.
-   */
-  #install(listed: readonly Shard[]): boolean {
-    const shards: ShardInfo[] = [];
-    for (const shard of listed) {
-      // Servers that ignore ShardFilter (kinesalite) list closed shards too; they have an end.
-      if (shard.SequenceNumberRange?.EndingSequenceNumber != null) continue;
-      const range = shard.HashKeyRange;
-      if (!shard.ShardId || !range?.StartingHashKey || !range.EndingHashKey) {
-        throw invalidListing(`a shard without id or hash key range: ${JSON.stringify(shard)}`);
-      }
-      const info: ShardInfo = {
-        shardId: shard.ShardId,
-        startingHashKey: listedHashKey(shard.ShardId, range.StartingHashKey),
-        endingHashKey: listedHashKey(shard.ShardId, range.EndingHashKey),
-      };
-      if (info.startingHashKey > info.endingHashKey) throw invalidListing(`${info.shardId} has an empty hash key range`);
-      shards.push(info);
-    }
-    shards.sort((a, b) => (a.startingHashKey < b.startingHashKey ? -1 : a.startingHashKey > b.startingHashKey ? 1 : 0));
-    for (let i = 1; i < shards.length; i++) {
-      const previous = shards[i - 1] as ShardInfo;
-      const current = shards[i] as ShardInfo;
-      if (current.startingHashKey <= previous.endingHashKey) {
-        throw invalidListing(`open shards ${previous.shardId} and ${current.shardId} overlap`);
-      }
-    }
-
-    const now = this.#now();
-    const openById = new Map(shards.map((shard) => [shard.shardId, shard]));
-    for (const [shardId, shard] of this.#openById) {
-      if (!openById.has(shardId)) this.#closed.set(shardId, { shard, closedAt: now });
-    }
-    for (const [shardId, { closedAt }] of this.#closed) {
-      if (now - closedAt > this.#closedShardRetentionMs) this.#closed.delete(shardId);
-    }
-    const changed = !this.#ready || !sameShards(this.#shards, shards);
-    this.#ready = true;
-    if (changed) {
-      this.#shards = shards;
-      this.#starts = shards.map((shard) => shard.startingHashKey);
-      this.#openById = openById;
-      this.#version++;
-    }
-    return changed;
   }
 
   /** Starts a walk at `#nextAllowedAt`: now if that has passed, else on an unref'd timer. */
@@ -405,15 +251,6 @@ export class ShardMap {
     return boundedBackoff(this.#failures, this.#minBackoffMs, this.#maxBackoffMs);
   }
 
-  #toShardlineError(error: unknown): ShardlineError {
-    if (error instanceof ShardlineError) return error;
-    // One classification for the whole library: the same codes and kinds as for PutRecords.
-    const { kind, code, message } = classifyRequestError(error, false);
-    const retriable = isRetriable(kind) || RETRIABLE_LISTING_ERRORS.has(code);
-    const stream = this.#streamARN ?? this.#streamName ?? '';
-    return new ShardlineError(`ListShards for ${stream} failed: ${code}: ${message}`, code, retriable, { cause: error });
-  }
-
   #notifyUpdate(): void {
     const onUpdate = this.onUpdate;
     if (onUpdate === undefined || this.#closedMap) return;
@@ -432,30 +269,6 @@ export class ShardMap {
       // The error is in lastError already; a throwing hook has nowhere better to go.
     }
   }
-}
-
-function sameShards(a: readonly ShardInfo[], b: readonly ShardInfo[]): boolean {
-  if (a.length !== b.length) return false;
-  return a.every((shard, i) => {
-    const other = b[i] as ShardInfo;
-    return (
-      shard.shardId === other.shardId &&
-      shard.startingHashKey === other.startingHashKey &&
-      shard.endingHashKey === other.endingHashKey
-    );
-  });
-}
-
-function listedHashKey(shardId: string, decimal: string): HashKey {
-  try {
-    return decimalToHashKey(decimal);
-  } catch {
-    throw invalidListing(`${shardId} has hash key ${JSON.stringify(decimal)}, not an integer 0..2^128-1`);
-  }
-}
-
-function invalidListing(detail: string): ShardlineError {
-  return new ShardlineError(`ListShards returned an unusable listing: ${detail}`, 'InvalidShardListing', true);
 }
 
 function closedError(cause?: unknown): ShardlineError {

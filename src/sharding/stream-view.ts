@@ -7,7 +7,8 @@ import type { PendingRecord } from '../records.js';
 import { boundedBackoff, classifyRequestError, isRetriable, type Failure } from '../retry/index.js';
 import { describeStreamCapabilities, type StreamCapabilities } from './capabilities.js';
 import type { HashKey } from './hash-key.js';
-import { DEFAULT_MAX_BACKOFF_MS, DEFAULT_MIN_BACKOFF_MS, ShardMap, type ShardInfo } from './shard-map.js';
+import { DEFAULT_MAX_BACKOFF_MS, DEFAULT_MIN_BACKOFF_MS, ShardMap } from './shard-map.js';
+import type { ShardInfo } from './shard-table.js';
 
 /** What the producer knows of one stream (see `KinesisProducer.streamStatus`). */
 export interface StreamStatus {
@@ -33,6 +34,8 @@ export interface StreamViewOptions {
   readonly aggregationEnabled: boolean;
   /** See `ProducerOptions.shardMapRefreshInterval`. */
   readonly shardMapRefreshInterval: number;
+  /** The deadline of each DescribeStreamSummary and ListShards call, in ms (`ProducerOptions.requestTimeout`). */
+  readonly requestTimeout: number;
   /** Called when capabilities or the shard map changed, or when reading either failed. */
   readonly onChange: () => void;
 }
@@ -49,6 +52,7 @@ export class StreamView {
   readonly shardMap: ShardMap;
   readonly #client: KinesisClientLike;
   readonly #aggregationEnabled: boolean;
+  readonly #requestTimeout: number;
   readonly #onChange: () => void;
   #capabilities: StreamCapabilities | undefined;
   #capabilitiesError: Error | undefined;
@@ -67,12 +71,14 @@ export class StreamView {
     this.streamARN = options.streamARN;
     this.#client = options.client;
     this.#aggregationEnabled = options.aggregationEnabled;
+    this.#requestTimeout = options.requestTimeout;
     this.#onChange = options.onChange;
     this.shardMap = new ShardMap({
       client: options.client,
       streamName: options.streamName,
       streamARN: options.streamARN,
       refreshIntervalMs: options.shardMapRefreshInterval,
+      requestTimeoutMs: options.requestTimeout,
     });
     this.shardMap.onUpdate = () => {
       // A stream whose capabilities could not be read (e.g. it did not exist yet) gets another read
@@ -169,7 +175,7 @@ export class StreamView {
   readCapabilities(): void {
     if (this.#capabilitiesLoading || this.#closed) return;
     this.#capabilitiesLoading = true;
-    describeStreamCapabilities(this.#client, this).then(
+    describeStreamCapabilities(this.#client, this, undefined, this.#requestTimeout).then(
       (capabilities) => {
         this.#capabilities = capabilities;
         this.#capabilitiesError = undefined;

@@ -14,6 +14,7 @@ function buffer(options: Partial<ShardBufferOptions> = {}, t = 0) {
   const wakeUps: number[] = [];
   const shard = new ShardBuffer(
     'shardId-7',
+    3,
     { rateLimit: 100, releaseCoalesce: 20, ...options },
     {
       collect: (record, deadline) => collected.push({ record, deadline }),
@@ -38,7 +39,7 @@ describe('ShardBuffer', () => {
     expect(shard.due(90)).toBe(Infinity);
     expect(collected).toHaveLength(1);
     const { record, deadline } = collected[0]!;
-    expect(record).toMatchObject({ aggregated: true, predictedShardId: 'shardId-7', partitionKey: 'a', userRecords: users, bufferDeadline: 90 });
+    expect(record).toMatchObject({ aggregated: true, predictedShardId: 'shardId-7', mapVersion: 3, partitionKey: 'a', userRecords: users, bufferDeadline: 90 });
     expect(deadline).toBe(90);
     const decoded = decodeRecord(record.data, record.partitionKey, record.explicitHashKey);
     expect(decoded.aggregated && decoded.records.map((r) => r.partitionKey)).toEqual(users.map((u) => u.partitionKey));

@@ -3,6 +3,7 @@
  * limits, a producer fed ten times faster than its endpoint accepts, and stream capabilities that
  * the local servers lack (presented by the proxy).
  */
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { SplitShardCommand } from '@aws-sdk/client-kinesis';
 import { BackpressureError, KinesisProducer, UserRecordFailedError, ValidationError, type ProducerOptions, type PutResult } from '../../src/index.js';
@@ -315,19 +316,42 @@ describe('stream capabilities', () => {
 describe('request size on streams that take records over 1 MiB', () => {
   const MiB = 1024 * 1024;
 
-  /** A one-shard fake stream answering every PutRecords entry with success; records its requests. */
+  /**
+   * A fake stream of 12 equal shards answering every PutRecords entry with success, in the shard
+   * holding its hash key; records its requests. Twelve shards so that each large record below has
+   * a shard (and a shard's rate) of its own: one shard takes one 900 KiB record at a time.
+   */
+  const SHARDS = 12n;
+  const RING = 2n ** 128n;
+  const shardOf = (hashKey: bigint): number => Number((hashKey * SHARDS) / RING);
+  const shardId = (i: number): string => `shardId-${String(i).padStart(12, '0')}`;
+  /** An explicit hash key in the middle of shard `i`. */
+  const inShard = (i: number): string => ((RING * BigInt(2 * i + 1)) / (2n * SHARDS)).toString();
+
   async function fakeStream(maxRecordSizeInKiB: number | undefined) {
     let sequence = 1;
     return startFakeKinesis((request) => {
       if (request.operation === 'DescribeStreamSummary') {
-        return { body: { StreamDescriptionSummary: { StreamName: 'big', StreamStatus: 'ACTIVE', OpenShardCount: 1, MaxRecordSizeInKiB: maxRecordSizeInKiB } } };
+        return { body: { StreamDescriptionSummary: { StreamName: 'big', StreamStatus: 'ACTIVE', OpenShardCount: Number(SHARDS), MaxRecordSizeInKiB: maxRecordSizeInKiB } } };
       }
       if (request.operation === 'ListShards') {
-        const range = { StartingHashKey: '0', EndingHashKey: (2n ** 128n - 1n).toString() };
-        return { body: { Shards: [{ ShardId: 'shardId-000000000000', HashKeyRange: range, SequenceNumberRange: { StartingSequenceNumber: '1' } }] } };
+        const shards = Array.from({ length: Number(SHARDS) }, (_, i) => ({
+          ShardId: shardId(i),
+          HashKeyRange: { StartingHashKey: ((RING * BigInt(i)) / SHARDS).toString(), EndingHashKey: ((RING * BigInt(i + 1)) / SHARDS - 1n).toString() },
+          SequenceNumberRange: { StartingSequenceNumber: '1' },
+        }));
+        return { body: { Shards: shards } };
       }
-      const records = request.body.Records as unknown[];
-      return { body: { FailedRecordCount: 0, Records: records.map(() => ({ ShardId: 'shardId-000000000000', SequenceNumber: String(sequence++) })) } };
+      const records = request.body.Records as { PartitionKey: string; ExplicitHashKey?: string }[];
+      return {
+        body: {
+          FailedRecordCount: 0,
+          Records: records.map((r) => ({
+            ShardId: shardId(shardOf(r.ExplicitHashKey !== undefined ? BigInt(r.ExplicitHashKey) : BigInt(`0x${createHash('md5').update(r.PartitionKey).digest('hex')}`))),
+            SequenceNumber: String(sequence++),
+          })),
+        },
+      };
     });
   }
 
@@ -339,16 +363,11 @@ describe('request size on streams that take records over 1 MiB', () => {
   }
 
   async function putTwelve(fake: FakeKinesis, options: Partial<ProducerOptions> = {}): Promise<number[]> {
-    // rateLimit as if the one shard took 100 MiB/s: one real shard lets ~1 record of 900 KiB out at a time.
-    const producer = new KinesisProducer({
-      streamName: 'big',
-      client: localClient(fake.endpoint),
-      maxUserRecordSize: 10 * MiB,
-      rateLimit: 10_000,
-      ...options,
-    });
+    const producer = new KinesisProducer({ streamName: 'big', client: localClient(fake.endpoint), maxUserRecordSize: 10 * MiB, ...options });
     await producer.put({ partitionKey: 'warm-up', data: 'x' }); // capabilities read
-    await Promise.all(Array.from({ length: 12 }, (_, i) => producer.put({ partitionKey: `k${i}`, data: Buffer.alloc(900 * 1024, i) })));
+    await Promise.all(
+      Array.from({ length: 12 }, (_, i) => producer.put({ partitionKey: `k${i}`, explicitHashKey: inShard(i), data: Buffer.alloc(900 * 1024, i) })),
+    );
     await producer.close();
     // Requests are sent concurrently: their order on arrival is not promised, their sizes are.
     return requestSizes(fake).slice(1).sort((a, b) => b - a);

@@ -3,7 +3,13 @@
  * answers for every record.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { PutRecordsCommand, SplitShardCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import {
+  DeleteStreamCommand,
+  DescribeStreamSummaryCommand,
+  PutRecordsCommand,
+  SplitShardCommand,
+  type KinesisClient,
+} from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HashKeyCache, ShardMap, hashKeyToDecimal, type ShardMapOptions } from '../../src/sharding/index.js';
 import {
@@ -14,7 +20,7 @@ import {
   waitForActive,
   type LocalKinesis,
 } from '../support/servers.js';
-import { TWO_128, hk } from './listing.js';
+import { TWO_128, eventually, hk, sleep } from './listing.js';
 
 interface TestKey {
   readonly partitionKey: string;
@@ -192,6 +198,43 @@ describe('ShardMap on kinesalite', () => {
       expect(['shardId-000000000002', 'shardId-000000000003']).toContain(shard?.shardId);
       expect(map.shardContains(parent.shardId, shard?.startingHashKey ?? '')).toBe(true);
     }
+  });
+
+  it('a stream deleted and created again with 3 shards instead of 2: reused IDs answer with their new ranges', async () => {
+    await createStream(client, 'again', 2);
+    const updates: number[] = [];
+    const map = newMap({ streamName: 'again', minBackoffMs: 20, maxBackoffMs: 100, onUpdate: (m) => updates.push(m.version) });
+    await map.refresh();
+    const old = map.shards.map((s) => [s.shardId, s.startingHashKey, s.endingHashKey]);
+    const oldVersion = map.version;
+    const oldEnd0 = BigInt(`0x${map.shards[0]?.endingHashKey ?? ''}`);
+
+    await client.send(new DeleteStreamCommand({ StreamName: 'again' }));
+    for (let gone = false; !gone; await sleep(20)) {
+      gone = await client.send(new DescribeStreamSummaryCommand({ StreamName: 'again' })).then(
+        () => false,
+        (error: Error) => error.name === 'ResourceNotFoundException',
+      );
+    }
+    // The map keeps retrying while the stream does not exist, and picks up the new one by itself.
+    await expect(map.refresh()).rejects.toMatchObject({ code: 'ResourceNotFoundException', retriable: true });
+    await createStream(client, 'again', 3);
+    await eventually(() => map.shards.length === 3);
+
+    expect(updates).toEqual([oldVersion, oldVersion + 1]);
+    const now = map.shards.map((s) => [s.shardId, s.startingHashKey, s.endingHashKey]);
+    expect(now.map(([id]) => id)).toEqual(['shardId-000000000000', 'shardId-000000000001', 'shardId-000000000002']);
+    expect(now.slice(0, 2)).not.toEqual(old);
+    // shardId-000000000000 held the first half before; it now holds the first third.
+    const end0 = BigInt(`0x${map.shards[0]?.endingHashKey ?? ''}`);
+    expect(end0).toBeLessThan(oldEnd0);
+    expect(map.shardContains('shardId-000000000000', hk(oldEnd0))).toBe(false);
+    expect(map.shardContains('shardId-000000000001', hk(oldEnd0))).toBe(true);
+    expect(map.rangeChangedSince('shardId-000000000000', oldVersion)).toBe(true);
+    expect(map.rangeChangedSince('shardId-000000000001', oldVersion)).toBe(true);
+    expect(map.rangeChangedSince('shardId-000000000000', map.version)).toBe(false);
+    // And the server agrees with the new map.
+    expect(await mismatches(client, { StreamName: 'again' }, map, testKeys(map, 1000))).toEqual([]);
   });
 });
 

@@ -72,6 +72,7 @@ describe('ShardMap lookups', () => {
       shardId: 'shardId-b',
       startingHashKey: hk(101n),
       endingHashKey: '80000000000000000000000000000000',
+      since: 1,
     });
     expect(map.shards.map((s) => s.shardId)).toEqual(['shardId-a', 'shardId-b', 'shardId-c']);
   });
@@ -195,6 +196,17 @@ describe('ShardMap listing', () => {
     expect(map.lastError?.code).toBe('InvalidShardListing');
   });
 
+  it('refuses a listing without an open shard (a stream being created) and retries it', async () => {
+    const replies = [listing([]), listing([listedShard(shardId(0), 0n, TWO_128 - 1n, true)])];
+    const { fake, makeMap } = await setup(() => replies.shift() ?? listing(evenListing(2)));
+    const map = makeMap({ minBackoffMs: 20, maxBackoffMs: 40 });
+    await expect(map.refresh()).rejects.toMatchObject({ code: 'InvalidShardListing', retriable: true });
+    expect(map.ready).toBe(false);
+    await eventually(() => map.ready);
+    expect(listShards(fake)).toHaveLength(3);
+    expect(map.shards).toHaveLength(2);
+  });
+
   it('refuses hash keys that are not integers in 0..2^128-1', async () => {
     const { makeMap } = await setup(() => listing([listedShard('shardId-a', 0n, TWO_128)]));
     await expect(makeMap().refresh()).rejects.toMatchObject({ code: 'InvalidShardListing' });
@@ -310,38 +322,70 @@ describe('ShardMap refresh', () => {
   });
 
   it('does not retry a non-retriable error by itself; refresh() rejects with it', async () => {
-    let exists = false;
+    let allowed = false;
     const { fake, makeMap } = await setup(() =>
-      exists ? listing(evenListing(1)) : kinesisError('ResourceNotFoundException', 'Stream test-stream not found'),
+      allowed ? listing(evenListing(1)) : kinesisError('AccessDeniedException', 'not authorized to perform kinesis:ListShards'),
     );
     const map = makeMap({ minBackoffMs: 20, maxBackoffMs: 40 });
     await expect(map.refresh()).rejects.toMatchObject({
       name: 'ShardlineError',
-      code: 'ResourceNotFoundException',
+      code: 'AccessDeniedException',
       retriable: false,
     });
     await sleep(150);
     expect(listShards(fake)).toHaveLength(1);
-    expect(map.lastError?.code).toBe('ResourceNotFoundException');
-    expect(map.lastError?.cause).toMatchObject({ name: 'ResourceNotFoundException' });
+    expect(map.lastError?.code).toBe('AccessDeniedException');
+    expect(map.lastError?.cause).toMatchObject({ name: 'AccessDeniedException' });
 
-    exists = true;
+    allowed = true;
     map.requestRefresh();
     await eventually(() => map.ready);
     expect(listShards(fake)).toHaveLength(2);
     expect(map.lastError).toBeUndefined();
   });
 
+  it('keeps retrying ResourceNotFoundException with the backoff: a stream being created again comes back', async () => {
+    let missing = 4;
+    const { fake, makeMap } = await setup(() =>
+      missing-- > 0 ? kinesisError('ResourceNotFoundException', 'Stream test-stream not found') : listing(evenListing(2)),
+    );
+    const errors: string[] = [];
+    const map = makeMap({ minBackoffMs: 20, maxBackoffMs: 40, onError: (e) => errors.push(e.code) });
+    await expect(map.refresh()).rejects.toMatchObject({ code: 'ResourceNotFoundException', retriable: true });
+    await eventually(() => map.ready);
+    expect(listShards(fake)).toHaveLength(5);
+    expect(errors).toEqual(Array(4).fill('ResourceNotFoundException'));
+    expect(map.lastError).toBeUndefined();
+  });
+
+  it('a request during a walk that then fails for good still makes one more walk after it', async () => {
+    const gate = new Gate();
+    let calls = 0;
+    const { fake, makeMap } = await setup(async () => {
+      if (++calls > 1) return listing(evenListing(2));
+      await gate.wait();
+      return kinesisError('AccessDeniedException', 'not authorized');
+    });
+    const map = makeMap({ minBackoffMs: 20 });
+    const first = map.refresh();
+    await eventually(() => fake.requests.length === 1);
+    map.requestRefresh();
+    gate.open();
+    await expect(first).rejects.toMatchObject({ code: 'AccessDeniedException', retriable: false });
+    await eventually(() => map.ready);
+    expect(listShards(fake)).toHaveLength(2);
+  });
+
   it('requestRefresh spaces walks by minBackoffMs and folds many requests into one', async () => {
     const { fake, makeMap } = await setup(() => listing(evenListing(2)));
-    const map = makeMap({ minBackoffMs: 100, maxBackoffMs: 400 });
+    // The map's clock stands still, so however long the first walk takes on a busy machine, the
+    // next may start only 100 ms (of real time, on the timer) after the requests.
+    const map = makeMap({ minBackoffMs: 100, maxBackoffMs: 400, now: () => 1_000_000 });
     await map.refresh();
+    const requested = Date.now();
     for (let i = 0; i < 10; i++) map.requestRefresh();
-    await sleep(50);
-    expect(listShards(fake)).toHaveLength(1);
     await eventually(() => listShards(fake).length === 2);
-    const [t0, t1] = listShards(fake).map((r) => r.receivedAt) as [number, number];
-    expect(t1 - t0).toBeGreaterThanOrEqual(95);
+    expect((listShards(fake)[1]?.receivedAt ?? 0) - requested).toBeGreaterThanOrEqual(99);
     await sleep(250);
     expect(listShards(fake)).toHaveLength(2);
   });
@@ -404,6 +448,49 @@ describe('ShardMap refresh', () => {
   });
 });
 
+/**
+ * A client whose every send waits on `answer` (which may never settle, ignoring the abort signal),
+ * and the abort signals it was given.
+ */
+function scriptedClient(answer: (call: number) => Promise<unknown>) {
+  const signals: AbortSignal[] = [];
+  const client = {
+    send: (_command: unknown, options: { abortSignal: AbortSignal }) => {
+      signals.push(options.abortSignal);
+      return answer(signals.length);
+    },
+  };
+  return { client: client as unknown as KinesisClient, signals };
+}
+
+const never = (): Promise<never> => new Promise(() => undefined);
+
+describe('ShardMap deadlines', () => {
+  it('ends a ListShards call that never answers after requestTimeoutMs, and retries it with the backoff', { timeout: 5000 }, async () => {
+    const { client, signals } = scriptedClient((call) => (call <= 2 ? never() : Promise.resolve({ Shards: evenListing(2) })));
+    const map = new ShardMap({ client, streamName: 's', requestTimeoutMs: 50, minBackoffMs: 20, maxBackoffMs: 40 });
+    cleanups.push(() => map.close());
+    const started = Date.now();
+    await expect(map.refresh()).rejects.toMatchObject({ code: 'RequestTimeout', retriable: true });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(49);
+    expect(map.lastError?.message).toContain('ListShards got no answer within 50 ms');
+    expect(signals[0]?.aborted).toBe(true);
+    await eventually(() => map.ready);
+    expect(signals).toHaveLength(3);
+    expect(map.shards).toHaveLength(2);
+  });
+
+  it('close() ends a call that never answers at once, whatever requestTimeoutMs', { timeout: 5000 }, async () => {
+    const { client, signals } = scriptedClient(never);
+    const map = new ShardMap({ client, streamName: 's', requestTimeoutMs: 60_000 });
+    const pending = map.refresh();
+    await eventually(() => signals.length === 1);
+    map.close();
+    await expect(pending).rejects.toMatchObject({ code: 'ShardMapClosed' });
+    expect(signals[0]?.aborted).toBe(true);
+  });
+});
+
 describe('ShardMap closed-shard memory', () => {
   it('remembers a shard that closed for closedShardRetentionMs', async () => {
     const quarter = TWO_128 / 4n;
@@ -447,6 +534,82 @@ describe('ShardMap closed-shard memory', () => {
   });
 });
 
+describe('ShardMap on a stream created again under its name', () => {
+  const half = TWO_128 / 2n;
+  const third = TWO_128 / 3n;
+
+  it('takes the new range of a reused ID as a change: version, onUpdate, since, shardContains', async () => {
+    let shards = evenListing(2);
+    const { makeMap } = await setup(() => listing(shards));
+    const updates: number[] = [];
+    const map = makeMap({ onUpdate: (m) => updates.push(m.version) });
+    await map.refresh();
+    expect(map.shards.map((s) => s.since)).toEqual([1, 1]);
+    expect(map.shardContains(shardId(0), hk(half - 1n))).toBe(true);
+
+    // The same number of shards, the same IDs, other ranges.
+    shards = [listedShard(shardId(0), 0n, third - 1n), listedShard(shardId(1), third, TWO_128 - 1n)];
+    await map.refresh();
+    expect(map.version).toBe(2);
+    expect(updates).toEqual([1, 2]);
+    expect(map.shards.map((s) => [s.shardId, s.since])).toEqual([
+      [shardId(0), 2],
+      [shardId(1), 2],
+    ]);
+    expect(map.shardContains(shardId(0), hk(half - 1n))).toBe(false);
+    expect(map.shardContains(shardId(1), hk(half - 1n))).toBe(true);
+    expect(map.lookup(hk(half - 1n))?.shardId).toBe(shardId(1));
+    expect(map.rangeChangedSince(shardId(0), 1)).toBe(true);
+    expect(map.rangeChangedSince(shardId(0), 2)).toBe(false);
+
+    // A range that stays keeps its `since`.
+    shards = [listedShard(shardId(0), 0n, third - 1n), listedShard(shardId(1), third, half), listedShard(shardId(2), half + 1n, TWO_128 - 1n)];
+    await map.refresh();
+    expect(map.shards.map((s) => [s.shardId, s.since])).toEqual([
+      [shardId(0), 2],
+      [shardId(1), 3],
+      [shardId(2), 3],
+    ]);
+    expect(map.rangeChangedSince(shardId(0), 2)).toBe(false);
+    expect(map.rangeChangedSince('shardId-unknown', 3)).toBe(true);
+  });
+
+  it('forgets the closed shards of the old stream when a closed ID opens again', async () => {
+    // Old stream: shard 0 split into 1 and 2. New stream: shards 0 and 1, evenly.
+    let shards = [listedShard(shardId(0), 0n, TWO_128 - 1n)];
+    const { makeMap } = await setup(() => listing(shards));
+    const map = makeMap();
+    await map.refresh();
+    shards = [listedShard(shardId(1), 0n, third - 1n), listedShard(shardId(2), third, TWO_128 - 1n)];
+    await map.refresh();
+    expect(map.shardContains(shardId(0), hk(TWO_128 - 1n))).toBe(true); // the parent, remembered
+
+    shards = [listedShard(shardId(0), 0n, half - 1n), listedShard(shardId(1), half, TWO_128 - 1n)];
+    await map.refresh();
+    expect(map.shardContains(shardId(0), hk(TWO_128 - 1n))).toBe(false);
+    expect(map.shardContains(shardId(1), hk(0n))).toBe(false);
+    expect(map.shardContains(shardId(2), hk(TWO_128 - 1n))).toBeUndefined(); // not a closed shard of this stream
+  });
+
+  it('forgets the shards of the old stream when unknown IDs below the highest seen appear', async () => {
+    // The map first saw the old stream after two splits (AT_LATEST lists only 3 and 4); the new
+    // stream has shards 0 and 1: IDs below 4 that the map never saw cannot be new in the old stream.
+    let shards = [listedShard(shardId(3), 0n, half - 1n), listedShard(shardId(4), half, TWO_128 - 1n)];
+    const { makeMap } = await setup(() => listing(shards));
+    const map = makeMap();
+    await map.refresh();
+    shards = evenListing(2);
+    await map.refresh();
+    expect(map.shardContains(shardId(3), hk(0n))).toBeUndefined();
+    expect(map.shardContains(shardId(4), hk(half))).toBeUndefined();
+
+    // Within one stream's life, new IDs are higher: the closed ones stay remembered.
+    shards = [listedShard(shardId(1), half, TWO_128 - 1n), listedShard(shardId(2), 0n, third), listedShard(shardId(3), third + 1n, half - 1n)];
+    await map.refresh();
+    expect(map.shardContains(shardId(0), hk(0n))).toBe(true);
+  });
+});
+
 describe('ShardMap options', () => {
   const client = localClient('http://127.0.0.1:9');
   afterAll(() => client.destroy());
@@ -459,6 +622,7 @@ describe('ShardMap options', () => {
     [{ minBackoffMs: 1.5 }, 'minBackoffMs'],
     [{ minBackoffMs: 500, maxBackoffMs: 100 }, 'maxBackoffMs'],
     [{ closedShardRetentionMs: -1 }, 'closedShardRetentionMs'],
+    [{ requestTimeoutMs: 0 }, 'requestTimeoutMs'],
     [{ client: {} as KinesisClient }, 'client'],
   ] satisfies Array<[Partial<ShardMapOptions>, string]>)('refuses %j (field %s)', (options, field) => {
     expect(() => new ShardMap({ client, streamName: 's', ...options })).toThrow(ValidationError);
