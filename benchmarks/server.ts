@@ -1,7 +1,7 @@
 /**
  * Child-process entry: starts a server and prints `READY {"endpoint":…}`; exits when stdin closes.
  *
- *   server.ts instant <stream>               the instant endpoint, 4 shards (any stream name is accepted)
+ *   server.ts instant <stream> [shards]      the instant endpoint (default 4 shards; any stream name is accepted)
  *   server.ts kinesalite <stream> [shards]   kinesalite with a stream named <stream> (default 4 shards), created here
  */
 import { createStream, localClient, startKinesalite } from '../test/support/servers.js';
@@ -12,7 +12,7 @@ const [kind, streamName = 'bench', shards = '4'] = process.argv.slice(2);
 let stop: () => unknown;
 let endpoint: string;
 if (kind === 'instant') {
-  const server = await startInstantKinesis(4);
+  const server = await startInstantKinesis(Number(shards));
   endpoint = server.endpoint;
   stop = server.close;
 } else if (kind === 'kinesalite') {
