@@ -6,3 +6,4 @@ export { Shipment, type ShippingFailure, type ShippingOptions, type ShippingSumm
 export { createWritable, type RecordWritable, type WritableOptions } from './writable.js';
 export { putAll, type PutAllOptions } from './put-all.js';
 export { lineToRecord, type LineRecordOptions } from './lines.js';
+export { openDeadLetters, type DeadLetters } from './dead-letters.js';
