@@ -2,7 +2,8 @@ import { defineConfig } from 'tsup';
 
 export default defineConfig([
   {
-    entry: { index: 'src/index.ts' },
+    // `cli` is the `shardline` command (ESM only); `pino` is the `shardline/pino` transport.
+    entry: { index: 'src/index.ts', pino: 'src/pino.ts', cli: 'src/cli/main.ts' },
     format: ['esm'],
     outDir: 'dist/esm',
     dts: true,
@@ -14,7 +15,7 @@ export default defineConfig([
   {
     // p-queue ships ESM only; the CommonJS build carries it inside so `require('shardline')`
     // works on every Node >= 20 without relying on require(esm).
-    entry: { index: 'src/index.ts' },
+    entry: { index: 'src/index.ts', pino: 'src/pino.ts' },
     format: ['cjs'],
     outDir: 'dist/cjs',
     dts: true,
