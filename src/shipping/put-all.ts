@@ -6,6 +6,9 @@ import type { UserRecord } from '../producer.js';
 import { Shipment, type ShippingOptions, type ShippingSummary } from './shipment.js';
 import type { RecordSubmitter } from './submitter.js';
 
+/** Records taken from a sync source between two turns of the event loop. */
+const SYNC_BATCH = 1000;
+
 /** Options of {@link putAll}. */
 export type PutAllOptions<T = UserRecord> = ShippingOptions<T>;
 
@@ -32,9 +35,15 @@ export async function putAll<T = UserRecord>(
         if (shipment.stopError !== undefined) break;
       }
     } else {
+      let sinceYield = 0;
       for (const chunk of source) {
         const waiting = shipment.ship(chunk);
         if (waiting !== undefined) await waiting;
+        // Let timers and sockets run now and then: a long sync source would otherwise hold the event loop until the producer is full.
+        else if (++sinceYield === SYNC_BATCH) {
+          sinceYield = 0;
+          await new Promise(setImmediate);
+        }
         if (shipment.stopError !== undefined) break;
       }
     }

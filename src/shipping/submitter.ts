@@ -26,30 +26,34 @@ export interface SubmitSink {
 
 /**
  * A {@link RecordSubmitter} over the producer's public `put()`, until the producer implements the
- * interface itself. `put()` reports a refusal through its promise, which cannot be read at once, so
- * the producer's counters tell whether it took the record: a refusal for backpressure is thrown as
- * {@link BackpressureError} (its limit is unknown here; only the shipping code sees it, and only to
- * wait for `ready()`), and any other refusal (bad record, closed producer) reaches the sink as a
- * failure carrying the refusal's code, since its exact error only arrives later.
+ * interface itself. `put()` reports a refusal only through its promise, which cannot be read at
+ * once, so the producer's counters tell: a record that did not join the outstanding ones, while the
+ * backpressure rejections grew, was refused for backpressure and is thrown as
+ * {@link BackpressureError} (its limit is unknown here; only the shipping code sees it, to wait for
+ * `ready()`). Any other refusal (a bad record, a closed producer) reaches the sink as a failure
+ * carrying the refusal's code, since its exact error only arrives later.
  */
 export function submitterOf(producer: KinesisProducer): RecordSubmitter {
+  // Read only when a record did not join the outstanding ones: the metrics snapshot costs
+  // microseconds, the outstanding count nothing. Another caller's rejections can make this stale;
+  // then one refusal is taken for backpressure, waited out and tried again, which corrects it.
+  let rejections = producer.metrics.backpressureRejections;
   return {
     submit(record, sink) {
-      const before = producer.metrics;
+      const held = producer.outstandingRecords;
       const result = producer.put(record);
-      const after = producer.metrics;
-      if (after.userRecordsReceived !== before.userRecordsReceived) {
-        result.then(
-          (put) => sink.succeeded(record, put),
-          (error: unknown) => sink.failed(record, asRecordFailure(record, error)),
-        );
-        return;
+      if (producer.outstandingRecords === held) {
+        const now = producer.metrics.backpressureRejections;
+        if (now !== rejections) {
+          rejections = now;
+          result.catch(() => undefined);
+          throw new BackpressureError('maxOutstandingRecords', held);
+        }
       }
-      if (after.backpressureRejections !== before.backpressureRejections) {
-        result.catch(() => undefined);
-        throw new BackpressureError('maxOutstandingRecords', producer.outstandingRecords);
-      }
-      result.catch((error: unknown) => sink.failed(record, asRecordFailure(record, error)));
+      result.then(
+        (put) => sink.succeeded(record, put),
+        (error: unknown) => sink.failed(record, asRecordFailure(record, error)),
+      );
     },
     ready: () => producer.ready(),
     flush: () => producer.flush(),
