@@ -3,7 +3,7 @@
  * input and from a followed file that is rotated and truncated, every line read back exactly once;
  * failures dead-lettered; SIGTERM in the middle loses nothing that was read.
  */
-import { appendFileSync, mkdtempSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ import { DEFAULTS } from '../../src/index.js';
 import { useKinesis } from '../support/harness.js';
 import { countIds, readStream, tallyIds } from '../support/read-stream.js';
 import { createStream } from '../support/servers.js';
-import { runCli, startCli, waitFor } from './run-cli.js';
+import { CLI_MAIN, runCli, runScript, startCli, waitFor } from './run-cli.js';
 
 const kinesis = useKinesis({ proxySeed: 3 });
 const dir = mkdtempSync(join(tmpdir(), 'shardline-cli-'));
@@ -134,6 +134,24 @@ describe('shardline CLI', () => {
     // Exactly the lines read, a prefix of the input, each in the stream or the dead-letter file once.
     expect(tallyIds(counts, read)).toEqual({ missing: [], duplicates: 0 });
     expect(counts.size).toBe(read);
+  });
+
+  // `script` (util-linux) runs the CLI with a terminal for its output, as a user at a shell sees it.
+  it.skipIf(!existsSync('/usr/bin/script'))('shows one progress line, rewritten at most twice a second, on a terminal', async () => {
+    const streamName = await newStream(1);
+    const file = join(dir, 'progress.log');
+    writeFileSync(file, lines(0, 4000, (i) => `${i}|${'x'.repeat(100)}`));
+    // One key at 10 % of a shard's 1 MiB/s: about 4 s for these 400 KB.
+    const command = [process.execPath, '--import', 'tsx', CLI_MAIN, '--stream-name', streamName, '--endpoint', kinesis.server.endpoint, '--partition-key', 'k', '--rate-limit', '10', file];
+    const started = performance.now();
+    const run = await runScript(command);
+    const seconds = (performance.now() - started) / 1000;
+    expect(run.code).toBe(0);
+    const updates = run.output.split('\r\x1b[K').filter((part) => part.includes('records/s'));
+    expect(updates.length).toBeGreaterThanOrEqual(2);
+    expect(updates.length).toBeLessThanOrEqual(seconds * 2 + 1);
+    expect(updates[0]).toMatch(/\d+ records\/s {2}[\d.]+ MB\/s {2}outstanding \d+ {2}retries \d+ {2}failures 0 {2}[\d.]+ records\/Kinesis record/);
+    expect(run.output).toMatch(/4000 records put, 0 failed/);
   });
 
   it('documents a flag for every producer option, takes them from a config file, and flags override it', async () => {

@@ -4,7 +4,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+/** The CLI's entry in the sources. */
+export const CLI_MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const ENV = { ...process.env, AWS_ACCESS_KEY_ID: 'AKIDLOCAL', AWS_SECRET_ACCESS_KEY: 'local-secret', AWS_REGION: 'us-east-1', NODE_NO_WARNINGS: '1' };
 
 /** A running CLI and how it ended. */
 export interface CliRun {
@@ -15,10 +17,7 @@ export interface CliRun {
 
 /** Starts `shardline ARGS` with dummy credentials (the local servers do not check them). */
 export function startCli(args: readonly string[]): CliRun {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-    env: { ...process.env, AWS_ACCESS_KEY_ID: 'AKIDLOCAL', AWS_SECRET_ACCESS_KEY: 'local-secret', AWS_REGION: 'us-east-1', NODE_NO_WARNINGS: '1' },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, ...args], { env: ENV, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -34,6 +33,15 @@ export async function runCli(args: readonly string[], input = ''): Promise<{ cod
   const run = startCli(args);
   run.child.stdin!.end(input);
   return run.done;
+}
+
+/** Runs `command` under `script`, which gives it a terminal; resolves with what the terminal showed. */
+export function runScript(command: readonly string[]): Promise<{ code: number | null; output: string }> {
+  const quoted = command.map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(' ');
+  const child = spawn('script', ['-qec', quoted, '/dev/null'], { env: ENV, stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, output })));
 }
 
 /** Waits until `check()` is true, polling; throws after `timeoutMs`. */
