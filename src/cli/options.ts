@@ -96,6 +96,9 @@ export function parseCommandLine(args: readonly string[]): CliOptions {
     const text = flags[flagOf(option)];
     if (typeof text === 'string') producer[option] = typed(option, text);
   }
+  if (values.help !== true && producer.streamName === undefined && producer.streamARN === undefined) {
+    throw new ValidationError('--stream-name', 'a stream: --stream-name or --stream-arn, or either in --config', 'none was given');
+  }
   return {
     files: positionals,
     follow: values.follow ?? false,

@@ -47,8 +47,7 @@ export class Shipment<T> implements SubmitSink {
   #submitted = 0;
   #settled = 0;
   #whenSettled: (() => void) | undefined;
-  /** The error that ended the run, when one did. */
-  stopError: Error | undefined;
+  #stopError: Error | undefined;
 
   /** `onStop` is called once, with the error that ends the run (see `stopOnFailure`). */
   constructor(submitter: RecordSubmitter, options: ShippingOptions<T>, onStop: (error: Error) => void) {
@@ -57,6 +56,11 @@ export class Shipment<T> implements SubmitSink {
     this.#onFailure = options.onFailure;
     this.#stopOnFailure = options.stopOnFailure ?? false;
     this.#onStop = onStop;
+  }
+
+  /** The error that ended the run, when one did. */
+  get stopError(): Error | undefined {
+    return this.#stopError;
   }
 
   /** The tally so far. */
@@ -139,8 +143,8 @@ export class Shipment<T> implements SubmitSink {
   }
 
   #stop(error: Error): void {
-    if (this.stopError !== undefined) return;
-    this.stopError = error;
+    if (this.#stopError !== undefined) return;
+    this.#stopError = error;
     this.#onStop(error);
   }
 }

@@ -174,6 +174,9 @@ describe('shardline CLI', () => {
     const outOfRange = await runCli(['--stream-name', 's', '--max-connections', '1000']);
     expect(outOfRange.code).toBe(2);
     expect(outOfRange.stderr).toMatch(/maxConnections/);
+    const noStream = await runCli(['--endpoint', kinesis.server.endpoint], 'a line\n');
+    expect(noStream.code).toBe(2);
+    expect(noStream.stderr).toMatch(/--stream-name/);
     const unknown = await runCli(['--no-such-flag']);
     expect(unknown.code).toBe(2);
     const config = join(dir, 'bad-config.json');
