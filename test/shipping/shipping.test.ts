@@ -136,6 +136,30 @@ describe('createWritable', () => {
     expect(missing).toEqual([]);
     expect(duplicates).toBe(0);
   });
+
+  it('under throttling, retries until every record is written once, never holding more than the producer bound', async () => {
+    const streamName = await newStream(1);
+    const producer = producerFor(streamName, kinesis.proxy.endpoint, { maxOutstandingRecords: 300, rateLimit: 300 });
+    // A quarter of a shard's bytes, and a producer let out at three times the service's rate: it is throttled.
+    kinesis.proxy.setFaults({ shardLimits: { recordsPerSecond: 1000, bytesPerSecond: 256 * 1024 } });
+    let mostHeld = 0;
+    const total = 2000;
+    const source = Readable.from(
+      (function* () {
+        for (let i = 0; i < total; i++) {
+          mostHeld = Math.max(mostHeld, producer.outstandingRecords);
+          yield { partitionKey: `k${i % 7}`, data: `${i}|${'y'.repeat(1000)}` };
+        }
+      })(),
+    );
+    const writable = createWritable(submitterOf(producer));
+    await pipeline(source, writable);
+    await producer.close();
+    expect(writable.summary).toEqual({ put: total, failed: 0, failedByCode: {} });
+    expect(Object.values(kinesis.proxy.stats.shards[streamName]!)[0]!.throttledEntries).toBeGreaterThan(0);
+    expect(mostHeld).toBeLessThanOrEqual(300);
+    await expectExactlyOnce(streamName, total);
+  });
 });
 
 describe('putAll', () => {
