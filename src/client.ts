@@ -32,3 +32,47 @@ export function createKinesisClient(
     }),
   });
 }
+
+/**
+ * What makes a caller's client a poor fit for shardline, read from its resolved configuration:
+ *
+ * - the Kinesis client's default HTTP/2 handler (`requestHandler.metadata.handlerProtocol` is
+ *   `h2`, also when only handler options were given): kinesalite fails every call over it, and
+ *   kinesis-local reports false errors on larger bodies;
+ * - SDK retries (`maxAttempts`, a provider once the SDK has resolved it, above 1): every shardline
+ *   attempt becomes up to that many, and failures take that much longer to surface.
+ *
+ * Resolves with one sentence per problem, none when the client suits (or cannot be read). Never rejects.
+ */
+export async function clientProblems(client: unknown): Promise<string[]> {
+  const config = (client as { config?: { requestHandler?: unknown; maxAttempts?: unknown } } | undefined)?.config;
+  const problems: string[] = [];
+  const handler = config?.requestHandler as { metadata?: { handlerProtocol?: unknown } } | undefined;
+  if (handler?.metadata?.handlerProtocol === 'h2') {
+    problems.push(
+      'its request handler is HTTP/2 (the Kinesis client\'s default), over which local Kinesis servers fail; ' +
+        'give it requestHandler: new NodeHttpHandler(…) from @smithy/node-http-handler',
+    );
+  }
+  let maxAttempts: unknown = config?.maxAttempts;
+  try {
+    if (typeof maxAttempts === 'function') maxAttempts = await (maxAttempts as () => unknown)();
+  } catch {
+    maxAttempts = undefined; // e.g. a config file that cannot be read: the SDK will say so when it sends
+  }
+  if (typeof maxAttempts === 'number' && maxAttempts > 1) {
+    problems.push(`its maxAttempts is ${maxAttempts}, so each of shardline's attempts is up to ${maxAttempts} SDK attempts; give it maxAttempts: 1`);
+  }
+  return problems;
+}
+
+/**
+ * Warns once, with `process.emitWarning` and code `SHARDLINE_CLIENT`, if {@link clientProblems}
+ * finds any. A warning rather than a refusal: both kinds of client work against the service, only
+ * worse, and `maxAttempts` is only known asynchronously. Never rejects.
+ */
+export async function warnAboutClient(client: unknown): Promise<void> {
+  const problems = await clientProblems(client);
+  if (problems.length === 0) return;
+  process.emitWarning(`shardline: the client given will not work well: ${problems.join('; and ')}`, { code: 'SHARDLINE_CLIENT' });
+}

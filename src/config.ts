@@ -3,9 +3,15 @@
  */
 import type { KinesisClient, KinesisClientConfig } from '@aws-sdk/client-kinesis';
 import { ValidationError } from './errors.js';
-import { DEFAULT_AGGREGATION_MAX_COUNT, DEFAULT_AGGREGATION_MAX_SIZE } from './aggregation/index.js';
-import { DEFAULT_HASH_KEY_CACHE_MAX, MAX_HASH_KEY_CACHE_MAX } from './sharding/index.js';
-import { DEFAULT_MAX_USER_RECORD_SIZE, MAX_USER_RECORD_SIZE_LIMIT, validateInteger } from './validation.js';
+import { DEFAULT_AGGREGATION_MAX_COUNT, DEFAULT_AGGREGATION_MAX_SIZE } from './aggregation/aggregator.js';
+import { DEFAULT_HASH_KEY_CACHE_MAX, MAX_HASH_KEY_CACHE_MAX } from './sharding/hash-key.js';
+import {
+  DEFAULT_MAX_USER_RECORD_SIZE,
+  MAX_USER_RECORD_SIZE_LIMIT,
+  validateClientSettings,
+  validateInteger,
+  validateOptionNames,
+} from './validation.js';
 
 /** One mebibyte. */
 export const MiB = 1024 * 1024;
@@ -16,11 +22,11 @@ export interface ProducerOptions {
   streamName?: string;
   /** Default stream ARN (recommended by AWS). Either this or `streamName` (or both). */
   streamARN?: string;
-  /** AWS region, for the client shardline builds. Defaults to the SDK's resolution (AWS_REGION, profile). */
+  /** AWS region, for the client shardline builds: a hostname label such as `us-east-1`. Defaults to the SDK's resolution (AWS_REGION, profile). */
   region?: string;
-  /** Endpoint URL, for the client shardline builds (e.g. a local Kinesis or a VPC endpoint). */
+  /** Endpoint, for the client shardline builds (e.g. a local Kinesis or a VPC endpoint): an `http://` or `https://` URL. */
   endpoint?: string;
-  /** Credentials for the client shardline builds. Defaults to the SDK's default credential chain. */
+  /** Credentials for the client shardline builds: non-empty `accessKeyId` and `secretAccessKey`, or a provider function. Defaults to the SDK's default credential chain. */
   credentials?: KinesisClientConfig['credentials'];
   /**
    * A client of your own. shardline then uses it as it is: set `maxAttempts: 1` on it (shardline owns
@@ -126,6 +132,25 @@ export const DEFAULTS = {
   shardMapRefreshInterval: 60_000,
 } as const satisfies Omit<ResolvedConfig, 'streamName' | 'streamARN' | 'collectionMaxSizeDefaulted'>;
 
+// Every option's name; the type makes sure none of ProducerOptions is missing.
+const OPTION_NAMES = Object.keys({
+  ...DEFAULTS,
+  streamName: 0,
+  streamARN: 0,
+  region: 0,
+  endpoint: 0,
+  credentials: 0,
+  client: 0,
+} satisfies Record<keyof ProducerOptions, unknown>);
+
+// The KPL's names (lower-cased) for what shardline calls otherwise; the others differ only in case.
+const KPL_NAMES = {
+  kinesisendpoint: 'endpoint',
+  kinesisport: 'endpoint (the port goes in its URL)',
+  credentialsprovider: 'credentials',
+  connecttimeout: 'requestTimeout (it bounds connecting too)',
+};
+
 function integer(options: ProducerOptions, field: keyof typeof DEFAULTS, min: number, max: number): number {
   return validateInteger(field, options[field] ?? DEFAULTS[field], min, max);
 }
@@ -136,8 +161,14 @@ function boolean(options: ProducerOptions, field: 'aggregationEnabled' | 'failIf
   return value;
 }
 
-/** Validates producer options and fills in defaults. Throws {@link ValidationError} naming the option. */
+/**
+ * Validates producer options and fills in defaults. Throws {@link ValidationError} naming the
+ * option: for a value out of range, an unknown name (suggesting the right one), a `null` value,
+ * and client settings the SDK would only reject when it sends.
+ */
 export function resolveConfig(options: ProducerOptions): ResolvedConfig {
+  validateOptionNames(options, OPTION_NAMES, KPL_NAMES);
+  validateClientSettings(options);
   const maxUserRecordSize = integer(options, 'maxUserRecordSize', 1, MAX_USER_RECORD_SIZE_LIMIT);
   const retryMinBackoff = integer(options, 'retryMinBackoff', 1, 600_000);
   const aggregationMaxSize = integer(options, 'aggregationMaxSize', 64, MiB - 1);

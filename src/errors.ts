@@ -56,24 +56,28 @@ export interface Attempt {
 
 /**
  * A user record that could not be delivered. Its `code` is the last error's code (`Expired` when
- * `recordTtl` ran out); `attempts` lists every try. The record's data is never put in the message.
+ * `recordTtl` ran out); `attempts` holds the first and the latest tries and `attemptCount` counts
+ * them all. The record's data is never put in the message.
  */
 export class UserRecordFailedError extends ShardlineError {
   /** The code of the error that ended the record: the service's, or `Expired`. */
   readonly errorCode: string;
-  /** Every attempt made for this record, oldest first. */
+  /** The first attempt and the latest ones (at most 10), oldest first. */
   readonly attempts: readonly Attempt[];
+  /** How many attempts were made, kept in `attempts` or not. */
+  readonly attemptCount: number;
   /** The partition key of the failed record. */
   readonly partitionKey: string;
 
-  constructor(errorCode: string, message: string, partitionKey: string, attempts: readonly Attempt[]) {
+  constructor(errorCode: string, message: string, partitionKey: string, attempts: readonly Attempt[], attemptCount = attempts.length) {
     super(
-      `record with partition key ${JSON.stringify(partitionKey)} failed after ${attempts.length} attempt(s): ${errorCode}: ${message}`,
+      `record with partition key ${JSON.stringify(partitionKey)} failed after ${attemptCount} attempt(s): ${errorCode}: ${message}`,
       errorCode,
       false,
     );
     this.errorCode = errorCode;
     this.attempts = attempts;
+    this.attemptCount = attemptCount;
     this.partitionKey = partitionKey;
   }
 }

@@ -2,7 +2,9 @@
  * shardline: a pure-TypeScript producer for Amazon Kinesis Data Streams.
  * @packageDocumentation
  */
-export { KinesisProducer, type PutResult, type UserRecord, type ProducerMetrics, type StreamStatus } from './producer.js';
+export { KinesisProducer } from './producer.js';
+export type { PutResult, UserRecord } from './records.js';
+export type { ProducerMetrics } from './metrics.js';
 export { DEFAULTS, type ProducerOptions } from './config.js';
 export {
   ShardlineError,
@@ -33,6 +35,7 @@ export {
   type HashKey,
   type ShardInfo,
   type StreamCapabilities,
+  type StreamStatus,
 } from './sharding/index.js';
 export { RateLimiter, type RateLimiterOptions } from './batching/index.js';
 export { RetryPolicy, type FailureKind, type Failure } from './retry/index.js';

@@ -1,5 +1,6 @@
 /**
- * Input checks for user records, stream references and size options. Everything here throws
+ * Input checks for user records, stream references, option names, client settings and size
+ * options. Everything here throws
  * {@link ValidationError} (never retriable) before a record is buffered, so a bad record fails its
  * own `put()` instead of a whole PutRecords request later.
  */
@@ -57,12 +58,11 @@ function typeName(value: unknown): string {
  * Byte data is returned as is, not copied. `maxUserRecordSize` is trusted here (check it once with
  * {@link validateMaxUserRecordSize}); this runs on every `put()`.
  *
- * @throws ValidationError with `field` one of `partitionKey`, `explicitHashKey`, `data`.
+ * @throws ValidationError with `field` one of `record` (not an object), `partitionKey`,
+ *   `explicitHashKey`, `data`.
  */
-export function validateUserRecord(
-  record: { partitionKey: unknown; data: unknown; explicitHashKey?: unknown },
-  maxUserRecordSize: number,
-): ValidatedUserRecord {
+export function validateUserRecord(record: unknown, maxUserRecordSize: number): ValidatedUserRecord {
+  validateRecordObject(record);
   const { partitionKey, explicitHashKey } = record;
   if (typeof partitionKey !== 'string') {
     throw new ValidationError('partitionKey', 'a string', `expected a string, got ${typeName(partitionKey)}`);
@@ -96,6 +96,17 @@ export function validateUserRecord(
     explicitHashKey: explicitHashKey === null ? undefined : (explicitHashKey as string | undefined),
     data,
   };
+}
+
+/**
+ * Checks that a user record is an object, so that its fields (the stream's included) can be read.
+ *
+ * @throws ValidationError with `field` `record`.
+ */
+export function validateRecordObject(record: unknown): asserts record is { readonly [field: string]: unknown } {
+  if (typeof record !== 'object' || record === null) {
+    throw new ValidationError('record', 'an object with partitionKey and data', `got ${typeName(record)}`);
+  }
 }
 
 const EXPLICIT_HASH_KEY_LIMIT = 'a decimal string 0..2^128-1 matching 0|[1-9][0-9]{0,38}';
@@ -208,4 +219,116 @@ export function validateInteger(field: string, value: unknown, min: number, max:
  */
 export function validateMaxUserRecordSize(value: unknown): number {
   return validateInteger('maxUserRecordSize', value, 1, MAX_USER_RECORD_SIZE_LIMIT);
+}
+
+/**
+ * Checks that `options` is an object whose keys are all in `names`, none of them set to `null`
+ * (leave an option out, or `undefined`, for its default). An unknown key is refused with the name
+ * it most likely meant: the same name in another case (the KPL's PascalCase `AggregationEnabled` is
+ * `aggregationEnabled`), the name `aliases` gives it (lower-cased keys), or the nearest name by
+ * edit distance.
+ *
+ * @throws ValidationError with `field` `options`, the unknown key, or the key set to `null`.
+ */
+export function validateOptionNames(
+  options: unknown,
+  names: readonly string[],
+  aliases: Readonly<Record<string, string>>,
+): asserts options is object {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new ValidationError('options', 'an object of producer options, e.g. { streamName }', `got ${typeName(options)}`);
+  }
+  for (const [key, value] of Object.entries(options)) {
+    if (!names.includes(key)) {
+      const meant = aliases[key.toLowerCase()] ?? nearestName(key, names);
+      throw new ValidationError(
+        key,
+        'an option of shardline (camelCase; see docs/configuration.md)',
+        meant === undefined ? `unknown option; the options are ${names.join(', ')}` : `unknown option; did you mean ${meant}?`,
+      );
+    }
+    if (value === null) throw new ValidationError(key, 'a value, or undefined for the default', 'got null');
+  }
+}
+
+/** The name `key` most likely meant: the same in another case, else one a few edits away. */
+function nearestName(key: string, names: readonly string[]): string | undefined {
+  const lower = key.toLowerCase();
+  let nearest: string | undefined;
+  // A typo or two, more in long names: `retryBackoff` still finds `retryMinBackoff`.
+  let best = Math.max(2, Math.floor(key.length / 3)) + 1;
+  for (const name of names) {
+    const distance = editDistance(lower, name.toLowerCase());
+    if (distance < best) [nearest, best] = [name, distance];
+  }
+  return nearest;
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions, one row at a time. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = row;
+  }
+  return previous[b.length]!;
+}
+
+// The SDK's own test of a region, a hostname label, which it runs only once a call is made.
+const REGION_PATTERN = /^(?!-)[a-zA-Z0-9-]{1,63}(?<!-)$/;
+
+/**
+ * Checks the settings of the client shardline builds, which the SDK would only reject once a call
+ * is made (or take as a network error):
+ *
+ * - `region`: a hostname label (`[a-zA-Z0-9-]`, 1..63 characters, no leading or trailing `-`).
+ * - `endpoint`: a string that parses as an `http:` or `https:` URL with a host.
+ * - `credentials`: `{ accessKeyId, secretAccessKey }` as non-empty strings (and `sessionToken`, if
+ *   any, a string), or a function providing them.
+ *
+ * `undefined` leaves a setting to the SDK's resolution.
+ *
+ * @throws ValidationError with `field` `region`, `endpoint` or `credentials`.
+ */
+export function validateClientSettings(settings: { readonly region?: unknown; readonly endpoint?: unknown; readonly credentials?: unknown }): void {
+  const { region, endpoint, credentials } = settings;
+  if (region !== undefined && (typeof region !== 'string' || !REGION_PATTERN.test(region))) {
+    const detail = typeof region === 'string' ? `${JSON.stringify(region)} is not one` : `expected a string, got ${typeName(region)}`;
+    throw new ValidationError('region', 'a region name such as us-east-1: 1..63 of [a-zA-Z0-9-], no leading or trailing -', detail);
+  }
+  if (endpoint !== undefined) validateEndpoint(endpoint);
+  if (credentials !== undefined && typeof credentials !== 'function') validateCredentials(credentials);
+}
+
+function validateEndpoint(endpoint: unknown): void {
+  const limit = 'an http:// or https:// URL, e.g. http://localhost:4567';
+  if (typeof endpoint !== 'string') throw new ValidationError('endpoint', limit, `expected a string, got ${typeName(endpoint)}`);
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    throw new ValidationError('endpoint', limit, `${JSON.stringify(endpoint)} is not a URL`);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
+    throw new ValidationError('endpoint', limit, `${JSON.stringify(endpoint)} is not an http(s) URL with a host`);
+  }
+}
+
+function validateCredentials(credentials: unknown): void {
+  const limit = '{ accessKeyId, secretAccessKey, sessionToken? } as non-empty strings, or a function providing them';
+  if (typeof credentials !== 'object' || credentials === null) {
+    throw new ValidationError('credentials', limit, `got ${typeName(credentials)}`);
+  }
+  const { accessKeyId, secretAccessKey, sessionToken } = credentials as { [field: string]: unknown };
+  for (const [field, value] of [['accessKeyId', accessKeyId], ['secretAccessKey', secretAccessKey]] as const) {
+    if (typeof value !== 'string' || value === '') {
+      throw new ValidationError('credentials', limit, `${field} is ${typeof value === 'string' ? 'empty' : typeName(value)}`);
+    }
+  }
+  if (sessionToken !== undefined && typeof sessionToken !== 'string') {
+    throw new ValidationError('credentials', limit, `sessionToken is ${typeName(sessionToken)}`);
+  }
 }

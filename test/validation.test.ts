@@ -7,6 +7,9 @@ import {
   validateExplicitHashKey,
   validateInteger,
   validateMaxUserRecordSize,
+  validateClientSettings,
+  validateOptionNames,
+  validateRecordObject,
   validateStreamRef,
   validateUserRecord,
 } from '../src/validation.js';
@@ -75,6 +78,16 @@ describe('validateUserRecord: partitionKey', () => {
     expect(validateUserRecord(record({ partitionKey: 'é' }), MiB).partitionKeyBytes).toBe(2);
     expect(validateUserRecord(record({ partitionKey: '日本' }), MiB).partitionKeyBytes).toBe(6);
     expect(validateUserRecord(record({ partitionKey: '😀' }), MiB).partitionKeyBytes).toBe(4);
+  });
+});
+
+describe('validateUserRecord: the record itself', () => {
+  it.each([[null], [undefined], [42], ['pk'], [true]])('refuses %j with field record, not a TypeError', (value) => {
+    for (const check of [() => validateUserRecord(value, MiB), () => validateRecordObject(value)]) {
+      const error = failure(check);
+      expect(error.field).toBe('record');
+      expect(error.limit).toBe('an object with partitionKey and data');
+    }
   });
 });
 
@@ -250,5 +263,84 @@ describe('validateMaxUserRecordSize and validateInteger', () => {
     const error = failure(() => validateInteger('retries', 11, 0, 10));
     expect(error.field).toBe('retries');
     expect(error.message).toBe('retries: got 11 (limit: an integer in 0..10)');
+  });
+});
+
+describe('validateOptionNames', () => {
+  const names = ['aggregationEnabled', 'recordTtl', 'retryMinBackoff', 'endpoint'];
+  const aliases = { kinesisendpoint: 'endpoint' };
+
+  it('accepts known names, and undefined as the default', () => {
+    expect(() => validateOptionNames({ aggregationEnabled: false, recordTtl: undefined }, names, aliases)).not.toThrow();
+    expect(() => validateOptionNames({}, names, aliases)).not.toThrow();
+  });
+
+  it.each([
+    ['the KPL\'s PascalCase', 'AggregationEnabled', 'aggregationEnabled'],
+    ['another case', 'recordTTL', 'recordTtl'],
+    ['a KPL name shardline spells otherwise', 'KinesisEndpoint', 'endpoint'],
+    ['a typo', 'agregationEnabled', 'aggregationEnabled'],
+    ['a missing word', 'retryBackoff', 'retryMinBackoff'],
+  ])('refuses %s, suggesting the right name', (_, key, meant) => {
+    const error = failure(() => validateOptionNames({ [key]: 1 }, names, aliases));
+    expect(error.field).toBe(key);
+    expect(error.message).toContain(`did you mean ${meant}?`);
+  });
+
+  it('lists the options when nothing is near', () => {
+    const error = failure(() => validateOptionNames({ metricsLevel: 'none' }, names, aliases));
+    expect(error.field).toBe('metricsLevel');
+    expect(error.message).toContain('the options are aggregationEnabled, recordTtl, retryMinBackoff, endpoint');
+  });
+
+  it('refuses null, which is not the default', () => {
+    const error = failure(() => validateOptionNames({ recordTtl: null }, names, aliases));
+    expect(error.field).toBe('recordTtl');
+    expect(error.message).toBe('recordTtl: got null (limit: a value, or undefined for the default)');
+  });
+
+  it.each([[undefined], [null], ['stream'], [[]]])('refuses options that are %j', (options) => {
+    expect(failure(() => validateOptionNames(options, names, aliases)).field).toBe('options');
+  });
+});
+
+describe('validateClientSettings', () => {
+  it.each([
+    { region: 'us-east-1' },
+    { region: 'cn-north-1' },
+    { region: 'us-gov-west-1' },
+    { region: 'us-east-1-fips' },
+    { endpoint: 'http://localhost:4567' },
+    { endpoint: 'https://kinesis.us-east-1.amazonaws.com' },
+    { endpoint: 'https://vpce-0123-abcd.kinesis.us-east-1.vpce.amazonaws.com/' },
+    { credentials: { accessKeyId: 'AKID', secretAccessKey: 'secret' } },
+    { credentials: { accessKeyId: 'ASIA', secretAccessKey: 'secret', sessionToken: 'token', expiration: new Date() } },
+    { credentials: () => Promise.resolve({ accessKeyId: 'AKID', secretAccessKey: 'secret' }) },
+    {},
+  ])('accepts %o', (settings) => {
+    expect(() => validateClientSettings(settings)).not.toThrow();
+  });
+
+  it.each([
+    ['region', ''],
+    ['region', 'us-east-1 '],
+    ['region', 'us east 1'],
+    ['region', '-us-east-1'],
+    ['region', 'us-east-1.example'],
+    ['region', 123],
+    ['endpoint', 'not a url'],
+    ['endpoint', 'localhost:4567'],
+    ['endpoint', 'ftp://localhost:4567'],
+    ['endpoint', ''],
+    ['endpoint', 123],
+    ['endpoint', new URL('http://localhost:4567')],
+    ['credentials', 'secret'],
+    ['credentials', {}],
+    ['credentials', { accessKeyId: 'AKID' }],
+    ['credentials', { accessKeyId: '', secretAccessKey: 'secret' }],
+    ['credentials', { accessKeyId: 'AKID', secretAccessKey: 'secret', sessionToken: 5 }],
+  ])('refuses %s %o', (field, value) => {
+    const error = failure(() => validateClientSettings({ [field]: value }));
+    expect(error.field).toBe(field);
   });
 });

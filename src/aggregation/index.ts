@@ -21,4 +21,5 @@ export {
   recordFieldSize,
   varintSize,
 } from './format.js';
+export { envelopeOfOne, looksLikeEnvelope } from './lookalike.js';
 export type { DecodedRecord, DeaggregatedRecord, EncodableRecord, RecordTag } from './format.js';

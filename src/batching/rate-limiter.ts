@@ -28,23 +28,38 @@ const MIN_FACTOR = 0.02;
 const DECREASE = 0.9;
 /** Additive increase: share of the configured rate regained per second without throttling. */
 const INCREASE_PER_SECOND = 0.03;
+/**
+ * Increase above the shard's real limits, as a share of those limits per second: there the shard
+ * can only take more by its burst allowance, so the rate probes slowly rather than climbing at
+ * {@link INCREASE_PER_SECOND} into the next throttling.
+ */
+const PROBE_PER_SECOND = 0.005;
 /** One decrease per this many ms: the throttled entries of one burst are one signal, not many. */
 const DECREASE_INTERVAL_MS = 250;
 
 /**
  * Two token buckets (records, bytes) for one shard, each holding one second of its rate and
- * refilled continuously, scaled by an AIMD factor: a throttling answer multiplies the rate by 0.9
- * (once per round trip, and at most once per 250 ms), and each second with successes and no throttling adds back 3 % of the
- * configured rate (4.5 % of the shard's limit at rateLimit 150: back to the limit within ~2-3 s of a
- * decrease, so a saturated shard averages well above 90 % of its limit). A shard shared with other producers thus converges to this producer's share
- * instead of being stormed; a lone producer climbs back to the configured rate.
+ * refilled continuously, scaled by an AIMD factor. It starts at the shard's real limits (100 %, or
+ * rateLimit if lower). A throttling answer multiplies the rate by 0.9 (once per round trip, and at
+ * most once per 250 ms). Each second with successes and no throttling adds 3 % of the configured
+ * rate below the real limits. Above them a shard takes more only by its burst allowance, so the rate
+ * probes there: by 0.5 % of the real limits a second once the shard has throttled; before that, by
+ * an excess that grows exponentially from that probe, so a real shard throttles first at a small
+ * overshoot while a shard that never throttles (an endpoint without limits) reaches rateLimit
+ * within seconds. A shard shared
+ * with other producers thus converges to this producer's share instead of being stormed; a lone
+ * producer holds the shard near its limit with few throttles.
  *
  * Time is passed in (ms, monotonic), so the limiter holds no timers and tests need no clock.
  */
 export class RateLimiter {
   readonly #recordRate: number;
   readonly #byteRate: number;
-  #factor = 1;
+  #factor: number;
+  /** The factor at which the rate equals the shard's real limits (100 %). */
+  readonly #realLimit: number;
+  /** Whether the shard has throttled: from then on the rate only probes above its real limits. */
+  #throttled = false;
   #records: number;
   #bytes: number;
   #refilledAt: number;
@@ -59,8 +74,13 @@ export class RateLimiter {
     const percent = validateInteger('rateLimit', options.rateLimit, 1, 10_000) / 100;
     this.#recordRate = (options.recordsPerSecond ?? SHARD_RECORDS_PER_SECOND) * percent;
     this.#byteRate = (options.bytesPerSecond ?? SHARD_BYTES_PER_SECOND) * percent;
-    this.#records = this.#recordRate;
-    this.#bytes = this.#byteRate;
+    // A new shard starts at its real limits (100 %), with a full second of them, and climbs
+    // toward rateLimit only while it does not throttle: starting at 150 % with 1.5 s of tokens
+    // put most of a saturated run's throttling in its first second.
+    this.#realLimit = 1 / percent;
+    this.#factor = Math.min(1, this.#realLimit);
+    this.#records = this.#recordRate * this.#factor;
+    this.#bytes = this.#byteRate * this.#factor;
     this.#refilledAt = now;
     this.#increasedAt = now;
   }
@@ -113,6 +133,7 @@ export class RateLimiter {
   onThrottled(sentAt: number, now: number): void {
     if (sentAt < this.#decreasedAt || now - this.#decreasedAt < DECREASE_INTERVAL_MS) return;
     this.#refill(now);
+    this.#throttled = true;
     this.#decreasedAt = now;
     this.#increasedAt = now;
     this.#factor = Math.max(MIN_FACTOR, this.#factor * DECREASE);
@@ -130,6 +151,12 @@ export class RateLimiter {
     this.#refill(now);
     const seconds = Math.min(1, (now - this.#increasedAt) / 1000);
     this.#increasedAt = now;
-    if (seconds > 0) this.#factor = Math.min(1, this.#factor + INCREASE_PER_SECOND * seconds);
+    const realLimit = this.#realLimit;
+    const probe = PROBE_PER_SECOND * realLimit;
+    // Above the real limits: a slow probe once the shard has throttled; before that, the excess
+    // grows exponentially from the probe (about doubling every 0.7 s), so that a real shard's first
+    // throttle comes at a small overshoot while an endpoint without limits still reaches rateLimit.
+    const perSecond = this.#factor < realLimit ? INCREASE_PER_SECOND : this.#throttled ? probe : Math.max(probe, this.#factor - realLimit);
+    if (seconds > 0) this.#factor = Math.min(1, this.#factor + perSecond * seconds);
   }
 }

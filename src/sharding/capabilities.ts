@@ -17,6 +17,8 @@ export interface StreamCapabilities {
    * the KCL (their records' hash keys need not lie in the shard that received them).
    */
   readonly serviceManagedDistribution: boolean;
+  /** Open shards when read (OpenShardCount): sizes the stream-wide budget of records sent without a shard map. */
+  readonly openShardCount: number | undefined;
 }
 
 /** Reads a stream's capabilities. Needs the `kinesis:DescribeStreamSummary` permission. */
@@ -34,5 +36,6 @@ export async function describeStreamCapabilities(
   return {
     maxRecordSize: typeof kib === 'number' && kib > 0 ? kib * 1024 : DEFAULT_MAX_RECORD_SIZE,
     serviceManagedDistribution: summary?.RecordDistributionStrategy === 'AUTO',
+    openShardCount: typeof summary?.OpenShardCount === 'number' && summary.OpenShardCount > 0 ? summary.OpenShardCount : undefined,
   };
 }

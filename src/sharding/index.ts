@@ -21,3 +21,4 @@ export {
   type ShardMapOptions,
 } from './shard-map.js';
 export { DEFAULT_MAX_RECORD_SIZE, describeStreamCapabilities, type StreamCapabilities } from './capabilities.js';
+export { StreamView, type StreamStatus, type StreamViewOptions } from './stream-view.js';

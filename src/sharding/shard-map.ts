@@ -5,7 +5,7 @@
  */
 import { ListShardsCommand, type KinesisClient, type ListShardsCommandInput, type Shard } from '@aws-sdk/client-kinesis';
 import { ShardlineError, ValidationError } from '../errors.js';
-import { boundedBackoff, classifyRequestError } from '../retry/index.js';
+import { boundedBackoff, classifyRequestError, isRetriable } from '../retry/index.js';
 import { validateInteger, validateStreamRef } from '../validation.js';
 import { decimalToHashKey, type HashKey } from './hash-key.js';
 
@@ -408,7 +408,7 @@ export class ShardMap {
     if (error instanceof ShardlineError) return error;
     // One classification for the whole library: the same codes and kinds as for PutRecords.
     const { kind, code, message } = classifyRequestError(error, false);
-    const retriable = kind === 'throttled' || kind === 'transient' || RETRIABLE_LISTING_ERRORS.has(code);
+    const retriable = isRetriable(kind) || RETRIABLE_LISTING_ERRORS.has(code);
     const stream = this.#streamARN ?? this.#streamName ?? '';
     return new ShardlineError(`ListShards for ${stream} failed: ${code}: ${message}`, code, retriable, { cause: error });
   }

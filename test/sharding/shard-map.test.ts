@@ -296,6 +296,19 @@ describe('ShardMap refresh', () => {
     expect(listShards(fake)).toHaveLength(4); // no retries after success
   });
 
+  it('retries credential and clock errors by itself: tokens rotate and clocks get corrected', async () => {
+    let expired = true;
+    const { fake, makeMap } = await setup(() =>
+      expired ? kinesisError('ExpiredTokenException', 'The security token included in the request is expired', 403) : listing(evenListing(1)),
+    );
+    const map = makeMap({ minBackoffMs: 20, maxBackoffMs: 40 });
+    await expect(map.refresh()).rejects.toMatchObject({ code: 'ExpiredTokenException', retriable: true });
+    expired = false;
+    await eventually(() => map.ready, 3000);
+    expect(listShards(fake).length).toBeGreaterThanOrEqual(2);
+    expect(map.lastError).toBeUndefined();
+  });
+
   it('does not retry a non-retriable error by itself; refresh() rejects with it', async () => {
     let exists = false;
     const { fake, makeMap } = await setup(() =>

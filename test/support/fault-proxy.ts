@@ -113,6 +113,11 @@ export interface Faults {
    * `{ MaxRecordSizeInKiB: 512 }`).
    */
   summaryPatch: Record<string, unknown> | undefined;
+  /**
+   * Rewrites the parsed JSON of every 200 answer to a request of `operations` (as the client will
+   * read it): garbage answers, e.g. a `null` entry in a PutRecords answer. Applied last.
+   */
+  answerPatch: { operations: OperationFilter; patch: (body: Record<string, unknown>) => unknown } | undefined;
 }
 
 /** Per-shard counters. */
@@ -226,6 +231,7 @@ export function defaultFaults(): Faults {
     resetBeforeForward: undefined,
     shardLimits: undefined,
     summaryPatch: undefined,
+    answerPatch: undefined,
   };
 }
 
@@ -434,6 +440,11 @@ class FaultProxyServer implements FaultProxy {
       }
       req.socket.resetAndDestroy();
       return undefined;
+    }
+    const answerPatch = faults.answerPatch;
+    if (answerPatch !== undefined && matches(answerPatch.operations, operation) && answer.status === 200) {
+      const parsed = parseObject(answer.body);
+      if (parsed !== undefined) answer = { ...answer, body: Buffer.from(JSON.stringify(answerPatch.patch(parsed))) };
     }
     return answer;
   }

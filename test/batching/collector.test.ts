@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Collector } from '../src/batching/index.js';
-import { ValidationError } from '../src/errors.js';
+import { Collector } from '../../src/batching/index.js';
+import { ValidationError } from '../../src/errors.js';
 
 const entry = (size: number) => ({ size });
 

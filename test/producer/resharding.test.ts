@@ -18,11 +18,11 @@ import {
   type Shard,
 } from '@aws-sdk/client-kinesis';
 import { describe, expect, it } from 'vitest';
-import { KinesisProducer, UserRecordFailedError, type PutResult, type ProducerOptions } from '../src/index.js';
-import { hashKeyOfPartitionKey, hashKeyToDecimal } from '../src/sharding/index.js';
-import { useKinesis } from './support/harness.js';
-import { countIds, listAllShards, readStream, type ReadRecord, type StreamContents } from './support/read-stream.js';
-import { createStream, localClient, startKinesisLocal, waitForActive } from './support/servers.js';
+import { KinesisProducer, UserRecordFailedError, type PutResult, type ProducerOptions } from '../../src/index.js';
+import { hashKeyOfPartitionKey, hashKeyToDecimal } from '../../src/sharding/index.js';
+import { useKinesis } from '../support/harness.js';
+import { countIds, listAllShards, readStream, type ReadRecord, type StreamContents } from '../support/read-stream.js';
+import { createStream, localClient, startKinesisLocal, waitForActive } from '../support/servers.js';
 
 // ---- helpers ------------------------------------------------------------------------------------
 

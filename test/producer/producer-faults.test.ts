@@ -4,11 +4,11 @@
  * expiry and a missing stream. For each: records sent, read back, duplicates, failures by code.
  */
 import { describe, expect, it } from 'vitest';
-import { KinesisProducer, UserRecordFailedError, type PutResult, type ProducerOptions } from '../src/index.js';
-import type { Faults } from './support/fault-proxy.js';
-import { countIds, readStream, tallyIds } from './support/read-stream.js';
-import { useKinesis } from './support/harness.js';
-import { createStream, localClient } from './support/servers.js';
+import { KinesisProducer, UserRecordFailedError, type PutResult, type ProducerOptions } from '../../src/index.js';
+import type { Faults } from '../support/fault-proxy.js';
+import { countIds, readStream, tallyIds } from '../support/read-stream.js';
+import { useKinesis } from '../support/harness.js';
+import { createStream, localClient } from '../support/servers.js';
 
 const kinesis = useKinesis({ proxySeed: 7 });
 let streams = 0;
@@ -117,8 +117,9 @@ describe('KinesisProducer under faults', () => {
 
   it('fails records with Expired and all their attempts once recordTtl runs out', async () => {
     const outcome = await produce(200, { entryFailureRate: 1 }, { recordTtl: 800 });
-    // Loosely: every record settles around its TTL, not at some later sweep.
-    expect(outcome.elapsedMs).toBeGreaterThanOrEqual(700);
+    // A record fails as soon as its next retry would land after its TTL: at the earliest one
+    // backoff ceiling (retryMaxBackoff, 200 ms here) before it; and not at some later sweep.
+    expect(outcome.elapsedMs).toBeGreaterThanOrEqual(800 - 200);
     expect(outcome.elapsedMs).toBeLessThan(3000);
     expect(outcome.results).toEqual([]);
     expect(outcome.failures).toHaveLength(200);
@@ -130,6 +131,30 @@ describe('KinesisProducer under faults', () => {
       expect(failure.message).not.toContain('payload');
     }
     expect(outcome.readBack.size).toBe(0);
+  });
+
+  it('survives garbage answers: a null entry, a missing list, an entry of the wrong type; every record still settles', async () => {
+    let answers = 0;
+    const garbage = [
+      (body: Record<string, unknown>) => ({ ...body, Records: [null, ...(body.Records as unknown[]).slice(1)] }),
+      (body: Record<string, unknown>) => ({ ...body, Records: undefined }),
+      (body: Record<string, unknown>) => ({ ...body, Records: (body.Records as unknown[]).map((entry, i) => (i === 0 ? 42 : entry)) }),
+      (body: Record<string, unknown>) => ({ ...body, Records: (body.Records as unknown[]).map((entry, i) => (i === 0 ? { ErrorCode: 7 } : entry)) }),
+    ];
+    const patch = (body: Record<string, unknown>) => (answers < garbage.length ? garbage[answers++]!(body) : body);
+    const outcome = await produce(600, { answerPatch: { operations: ['PutRecords'], patch } }, { aggregationEnabled: false });
+    expect(answers).toBe(garbage.length);
+    expect(outcome.failures).toEqual([]);
+    expect(outcome.missing).toEqual([]);
+    const invalid = outcome.results.filter((r) => r.attempts.some((a) => a.errorCode === 'InvalidResponse'));
+    expect(invalid.length).toBeGreaterThan(0);
+  });
+
+  it('settles records by their recordTtl when the endpoint hangs, not recordTtl + requestTimeout', async () => {
+    const outcome = await produce(50, { stall: { rate: 1 } }, { recordTtl: 1500, requestTimeout: 6000 });
+    expect(outcome.failures.map((f) => f.errorCode)).toEqual(Array(50).fill('Expired'));
+    // The attempt is cut when the first TTL in its request runs out (before the fix: ~6 s).
+    expect(outcome.elapsedMs).toBeLessThan(1500 + 1000);
   });
 
   it('fails throttled records at once with failIfThrottled', async () => {

@@ -1,18 +1,61 @@
 import { describe, expect, it } from 'vitest';
-import { DeadlineQueue, RateLimiter } from '../src/batching/index.js';
-import { ValidationError } from '../src/errors.js';
+import { RateLimiter } from '../../src/batching/index.js';
+import { ValidationError } from '../../src/errors.js';
 
 describe('RateLimiter', () => {
-  it('lets out one second of rateLimit% of the shard limits, then refills continuously', () => {
+  it('starts a shard at its real limits, refills continuously, and climbs toward rateLimit% only while it does not throttle', () => {
     const limiter = new RateLimiter({ rateLimit: 150 }, 0);
+    expect(limiter.factor).toBeCloseTo(1 / 1.5);
     let taken = 0;
     while (limiter.tryTake(10, 0)) taken++;
-    expect(taken).toBe(1500);
-    expect(limiter.waitTime(10, 0)).toBe(1); // one record's worth of 1,500/s
+    expect(taken).toBe(1000); // one second of 100 %, not of 150 %
+    expect(limiter.waitTime(10, 0)).toBe(1); // one record's worth of 1,000/s
     expect(limiter.tryTake(10, 100)).toBe(true);
     let more = 1;
     while (limiter.tryTake(10, 100)) more++;
-    expect(more).toBe(150);
+    expect(more).toBe(100);
+    // Successes, never a throttle: above 100 % the excess grows from a slow probe…
+    limiter.onSuccess(1000);
+    expect(limiter.factor * 1.5).toBeCloseTo(1.005, 5);
+    // …exponentially, up to rateLimit.
+    for (let t = 2000; t <= 20_000; t += 1000) limiter.onSuccess(t);
+    expect(limiter.factor).toBe(1);
+    let full = 0;
+    while (limiter.tryTake(10, 22_000)) full++;
+    expect(full).toBe(1500);
+  });
+
+  it('reaches a high rateLimit within seconds on a shard that never throttles', () => {
+    const limiter = new RateLimiter({ rateLimit: 10_000 }, 0);
+    expect(limiter.factor).toBeCloseTo(0.01);
+    let t = 0;
+    while (limiter.factor < 1 && t < 60_000) limiter.onSuccess((t += 100));
+    expect(t).toBeLessThan(15_000);
+  });
+
+  it('once a shard has throttled, probes above its real limits by only 0.5 % of them a second', () => {
+    const limiter = new RateLimiter({ rateLimit: 150 }, 0);
+    for (let t = 1000; t <= 20_000; t += 1000) limiter.onSuccess(t);
+    limiter.onThrottled(20_000, 20_000); // at 150 %: down to 135 %
+    expect(limiter.factor * 1.5).toBeCloseTo(1.35);
+    for (let t = 21_000; t <= 40_000; t += 1000) limiter.onSuccess(t);
+    expect(limiter.factor * 1.5).toBeCloseTo(1.35 + 20 * 0.005, 5);
+  });
+
+  it('climbs back to the real limits at 3 % of rateLimit a second after a decrease', () => {
+    const limiter = new RateLimiter({ rateLimit: 150 }, 0);
+    limiter.onThrottled(0, 0);
+    expect(limiter.factor * 1.5).toBeCloseTo(0.9);
+    limiter.onSuccess(1000);
+    expect(limiter.factor * 1.5).toBeCloseTo(0.945);
+  });
+
+  it('starts below 100 % when rateLimit is lower', () => {
+    const limiter = new RateLimiter({ rateLimit: 50 }, 0);
+    expect(limiter.factor).toBe(1);
+    let taken = 0;
+    while (limiter.tryTake(10, 0)) taken++;
+    expect(taken).toBe(500);
   });
 
   it('limits bytes to rateLimit% of 1 MiB/s, and lets a record larger than a second of bytes through a full bucket', () => {
@@ -60,26 +103,5 @@ describe('RateLimiter', () => {
 
   it('validates rateLimit', () => {
     expect(() => new RateLimiter({ rateLimit: 0 }, 0)).toThrow(ValidationError);
-  });
-});
-
-describe('DeadlineQueue', () => {
-  it('pops items in deadline order', () => {
-    const queue = new DeadlineQueue<{ at: number }>((item) => item.at);
-    const deadlines = [50, 10, 40, 10, 30, 99, 0, 70, 20, 60];
-    for (const at of deadlines) queue.push({ at });
-    expect(queue.size).toBe(10);
-    expect(queue.peek()).toEqual({ at: 0 });
-    const out: number[] = [];
-    for (let item = queue.pop(); item !== undefined; item = queue.pop()) out.push(item.at);
-    expect(out).toEqual([...deadlines].sort((a, b) => a - b));
-    expect(queue.pop()).toBeUndefined();
-  });
-
-  it('drains everything', () => {
-    const queue = new DeadlineQueue<number>((n) => n);
-    [3, 1, 2].forEach((n) => queue.push(n));
-    expect(queue.drain().sort()).toEqual([1, 2, 3]);
-    expect(queue.size).toBe(0);
   });
 });

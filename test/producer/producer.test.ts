@@ -4,12 +4,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { KinesisProducer, ProducerClosedError, ValidationError, type PutResult } from '../src/index.js';
-import { decimalToHashKey, hashKeyOfPartitionKey } from '../src/sharding/index.js';
-import { mulberry32 } from './support/fault-proxy.js';
-import { readStream } from './support/read-stream.js';
-import { useKinesis } from './support/harness.js';
-import { createStream, localClient } from './support/servers.js';
+import { KinesisProducer, ProducerClosedError, ValidationError, encodeAggregatedRecord, type PutResult } from '../../src/index.js';
+import { decimalToHashKey, hashKeyOfPartitionKey } from '../../src/sharding/index.js';
+import { mulberry32 } from '../support/fault-proxy.js';
+import { readStream } from '../support/read-stream.js';
+import { useKinesis } from '../support/harness.js';
+import { createStream, localClient } from '../support/servers.js';
 
 const kinesis = useKinesis();
 let streamCounter = 0;
@@ -149,6 +149,29 @@ describe('KinesisProducer against kinesalite', () => {
     await expect(producer.put({ partitionKey: 'after', data: 'z' })).rejects.toBeInstanceOf(ProducerClosedError);
     await producer.close(); // a second close is harmless
     expect((await readStream(kinesis.admin, streamName)).records).toHaveLength(301);
+  });
+
+  it('reads back as itself a record whose data would pass for a KPL envelope, alone or too large to aggregate', async () => {
+    const streamName = await newStream(2);
+    const producer = producerFor(streamName, { aggregationMaxSize: 1024 });
+    const lookalike = (size: number) => encodeAggregatedRecord(['inner-a', 'inner-b'], [], [
+      { partitionKeyIndex: 0, data: Buffer.alloc(size, 1) },
+      { partitionKeyIndex: 1, data: Buffer.alloc(size, 2) },
+    ]);
+    const small = lookalike(100);
+    const large = lookalike(2000);
+    const results = [
+      await producer.put({ partitionKey: 'lookalike-small', data: small }),
+      await producer.put({ partitionKey: 'lookalike-large', data: large }),
+    ];
+    const plain = await producer.put({ partitionKey: 'plain', data: Buffer.alloc(2000, 3) });
+    await producer.close();
+    expect(results.map((r) => r.aggregated)).toEqual([true, true]);
+    expect(plain.aggregated).toBe(false);
+    const { records } = await readStream(kinesis.admin, streamName);
+    expect(records.map((r) => r.partitionKey).sort()).toEqual(['lookalike-large', 'lookalike-small', 'plain']);
+    expect(Buffer.from(records.find((r) => r.partitionKey === 'lookalike-small')!.data)).toEqual(small);
+    expect(Buffer.from(records.find((r) => r.partitionKey === 'lookalike-large')!.data)).toEqual(large);
   });
 
   it('sends a lone record once recordMaxBufferedTime has passed', async () => {

@@ -1,0 +1,207 @@
+/**
+ * The sender: one PutRecords call for a batch of Kinesis records, and an outcome for each record
+ * from its answer.
+ */
+import { PutRecordsCommand, type KinesisClient, type PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
+import PQueue from 'p-queue';
+import type { Counters } from '../metrics.js';
+import type { KinesisRecord } from '../records.js';
+import { classifyEntryError, classifyRequestError, type Failure } from '../retry/index.js';
+import { now } from '../scheduler.js';
+
+/** User records settled in one go before the sender lets the event loop run. */
+const SETTLE_SLICE = 4096;
+
+/** The stream a batch is for, as PutRecords names it. */
+export interface SendTarget {
+  readonly streamName: string | undefined;
+  readonly streamARN: string | undefined;
+}
+
+/**
+ * What the answer said of each Kinesis record of a batch: exactly one of `succeeded`,
+ * `wrongShard`, `failed` or `expired` per record, except that a record of a request refused as
+ * invalid is `attempted` and sent again in a smaller request. `start` and `end` bound the attempt.
+ */
+export interface SendOutcomes {
+  /** Written where it was predicted to go (or sent without a prediction). */
+  succeeded(record: KinesisRecord, shardId: string, sequenceNumber: string, start: number, end: number): void;
+  /** Written, but in a shard other than the predicted one: the shard map is stale. */
+  wrongShard(record: KinesisRecord, shardId: string, sequenceNumber: string, start: number, end: number): void;
+  /** Not written: the entry's error, or the whole request's. */
+  failed(record: KinesisRecord, failure: Failure, start: number, end: number): void;
+  /** A failed attempt that decided nothing: the request was refused as invalid and is being split. */
+  attempted(record: KinesisRecord, failure: Failure, start: number, end: number): void;
+  /** The record's TTL ran out before it could be sent; `t` is now. */
+  expired(record: KinesisRecord, t: number, message: string): void;
+  /** The stream refused a request as invalid: its limits may have changed. */
+  invalidRequest(): void;
+}
+
+/** Options of a {@link Sender}. */
+export interface SenderOptions {
+  readonly client: KinesisClient;
+  /** PutRecords calls in flight at once (KPL: MaxConnections). */
+  readonly maxConnections: number;
+  /** Time allowed for one call before it is aborted and counted as failed (KPL: RequestTimeout), in ms. */
+  readonly requestTimeout: number;
+  readonly counters: Counters;
+}
+
+/**
+ * Sends PutRecords calls, at most `maxConnections` at once, each aborted after `requestTimeout`,
+ * and reports every record's outcome. A request refused as invalid is split in halves and sent
+ * again, so that one bad record fails alone.
+ */
+export class Sender {
+  readonly #client: KinesisClient;
+  readonly #queue: PQueue;
+  readonly #requestTimeout: number;
+  readonly #counters: Counters;
+
+  constructor(options: SenderOptions) {
+    this.#client = options.client;
+    this.#queue = new PQueue({ concurrency: options.maxConnections });
+    this.#requestTimeout = options.requestTimeout;
+    this.#counters = options.counters;
+  }
+
+  /** PutRecords calls being sent now. */
+  get inFlight(): number {
+    return this.#queue.pending;
+  }
+
+  /** Resolves when no call is queued or in flight. */
+  onIdle(): Promise<void> {
+    return this.#queue.onIdle();
+  }
+
+  /** Queues one PutRecords call for `batch`; its records' outcomes go to `outcomes`. */
+  send(target: SendTarget, batch: KinesisRecord[], outcomes: SendOutcomes): void {
+    if (batch.length === 0) return;
+    this.#queue.add(() => this.#send(target, batch, outcomes)).catch((error: unknown) => {
+      // #send gives every record a verdict before anything can throw; this is a defect of ours, said loudly.
+      process.emitWarning(`shardline: sending a PutRecords call failed unexpectedly: ${String(error)}`, { code: 'SHARDLINE_INTERNAL' });
+    });
+  }
+
+  async #send(target: SendTarget, batch: KinesisRecord[], outcomes: SendOutcomes): Promise<void> {
+    const start = now();
+    const live = dropExpired(batch, start, outcomes);
+    if (live.length === 0) return;
+    const entries = new Array<{ Data: Uint8Array; PartitionKey: string; ExplicitHashKey: string | undefined }>(live.length);
+    let earliestExpiry = Infinity;
+    for (let i = 0; i < live.length; i++) {
+      const r = live[i]!;
+      entries[i] = { Data: r.data, PartitionKey: r.partitionKey, ExplicitHashKey: r.explicitHashKey };
+      if (r.expiresAt < earliestExpiry) earliestExpiry = r.expiresAt;
+    }
+    this.#counters.putRecordsRequests++;
+    // No attempt outlives a record's TTL: the call is cut at the earliest one, so an endpoint that
+    // hangs costs a record its recordTtl, not recordTtl + requestTimeout.
+    const deadline = Math.min(this.#requestTimeout, Math.ceil(earliestExpiry - start));
+    const abort = new AbortController();
+    const timeout = setTimeout(() => abort.abort(), deadline);
+    let output: { Records?: unknown } | undefined;
+    try {
+      output = await this.#client.send(
+        new PutRecordsCommand({ StreamName: target.streamName, StreamARN: target.streamARN, Records: entries }),
+        { abortSignal: abort.signal },
+      );
+    } catch (error) {
+      const failure: Failure =
+        abort.signal.aborted && deadline < this.#requestTimeout
+          ? { kind: 'transient', code: 'RequestTimeout', message: 'no answer before the recordTtl of a record in the request ran out' }
+          : classifyRequestError(error, abort.signal.aborted);
+      this.#onRequestFailed(target, live, failure, start, outcomes);
+      return;
+    } finally {
+      clearTimeout(timeout);
+    }
+    const end = now();
+    const answer = output?.Records;
+    if (!Array.isArray(answer) || answer.length !== live.length) {
+      const got = Array.isArray(answer) ? `${answer.length} entries` : 'no list of entries';
+      const failure = invalidResponse(`PutRecords answered ${got} for ${live.length} records`);
+      for (const record of live) outcomes.failed(record, failure, start, end);
+      return;
+    }
+    let i = 0;
+    try {
+      // Settling tens of thousands of user records at once would hold the event loop for tens of
+      // ms: the answer is reported in slices, letting I/O and timers run between them.
+      for (let settled = 0; i < live.length; i++) {
+        const record = live[i]!;
+        reportEntry(record, answer[i], start, end, outcomes);
+        settled += record.userRecords.length;
+        if (settled >= SETTLE_SLICE && i + 1 < live.length) {
+          settled = 0;
+          await new Promise(setImmediate);
+        }
+      }
+    } catch (error) {
+      // Whatever went wrong with this entry, it and the ones after it still need a verdict: they
+      // are failed (and so retried), never left unsettled.
+      const failure = invalidResponse(`handling the answer failed: ${String(error)}`);
+      for (; i < live.length; i++) outcomes.failed(live[i]!, failure, start, end);
+    }
+  }
+
+  #onRequestFailed(target: SendTarget, batch: KinesisRecord[], failure: Failure, start: number, outcomes: SendOutcomes): void {
+    const end = now();
+    if (failure.kind === 'invalid') {
+      outcomes.invalidRequest();
+      if (batch.length > 1) {
+        // Split the request to find the record the service refuses; the others go through.
+        const half = batch.length >>> 1;
+        for (const record of batch) outcomes.attempted(record, failure, start, end);
+        this.send(target, batch.slice(0, half), outcomes);
+        this.send(target, batch.slice(half), outcomes);
+        return;
+      }
+    }
+    for (const record of batch) outcomes.failed(record, failure, start, end);
+  }
+}
+
+function invalidResponse(message: string): Failure {
+  return { kind: 'transient', code: 'InvalidResponse', message };
+}
+
+/** Reports one record's outcome from its answer entry; a malformed entry is an `InvalidResponse` failure. */
+function reportEntry(record: KinesisRecord, entry: unknown, start: number, end: number, outcomes: SendOutcomes): void {
+  if (typeof entry !== 'object' || entry === null) {
+    outcomes.failed(record, invalidResponse(`answer entry is ${entry === null ? 'null' : typeof entry}`), start, end);
+    return;
+  }
+  // kinesis-local answers null for absent fields.
+  const { ErrorCode: code, ErrorMessage: message, ShardId: shardId, SequenceNumber: sequenceNumber } = entry as PutRecordsResultEntry;
+  if (code != null) {
+    const failure: Failure =
+      typeof code === 'string'
+        ? { kind: classifyEntryError(code), code, message: typeof message === 'string' ? message : '' }
+        : invalidResponse('answer entry with a non-string ErrorCode');
+    outcomes.failed(record, failure, start, end);
+  } else if (typeof shardId !== 'string' || shardId === '' || typeof sequenceNumber !== 'string' || sequenceNumber === '') {
+    outcomes.failed(record, invalidResponse('answer entry without ShardId and SequenceNumber'), start, end);
+  } else if (record.predictedShardId !== undefined && record.predictedShardId !== shardId) {
+    outcomes.wrongShard(record, shardId, sequenceNumber, start, end);
+  } else {
+    outcomes.succeeded(record, shardId, sequenceNumber, start, end);
+  }
+}
+
+/** Reports records whose TTL ran out while they waited to be sent; returns the ones still worth sending. */
+function dropExpired(batch: KinesisRecord[], t: number, outcomes: SendOutcomes): KinesisRecord[] {
+  let live: KinesisRecord[] | undefined;
+  for (let i = 0; i < batch.length; i++) {
+    const record = batch[i]!;
+    if (record.expiresAt > t) {
+      live?.push(record);
+      continue;
+    }
+    live ??= batch.slice(0, i);
+    outcomes.expired(record, t, 'recordTtl ran out before the record could be sent');
+  }
+  return live ?? batch;
+}

@@ -1,0 +1,169 @@
+/**
+ * The records that flow through the pipeline: what users put ({@link UserRecord}), what they get
+ * back ({@link PutResult}), and the two internal shapes every stage passes along — a user record
+ * being delivered ({@link PendingRecord}) and a record as sent to Kinesis ({@link KinesisRecord}).
+ */
+import type { Attempt, UserRecordFailedError } from './errors.js';
+
+/** A record to put. `data` is bytes, or a string sent as its UTF-8 bytes. */
+export interface UserRecord {
+  /** 1 to 256 characters; its MD5 decides the shard unless `explicitHashKey` is given. */
+  readonly partitionKey: string;
+  /** The payload. Data plus partition key must not exceed `maxUserRecordSize` (UTF-8 bytes). */
+  readonly data: Uint8Array | string;
+  /** A decimal hash key in 0..2^128-1 that decides the shard instead of the partition key. */
+  readonly explicitHashKey?: string;
+  /** The stream, when not the producer's default. */
+  readonly streamName?: string;
+  /** The stream's ARN, when not the producer's default. */
+  readonly streamARN?: string;
+}
+
+/** Where a user record was written, and how it got there. */
+export interface PutResult {
+  /** The shard that holds the record. */
+  readonly shardId: string;
+  /** The sequence number of the Kinesis record that carries it. */
+  readonly sequenceNumber: string;
+  /** Its position in the envelope when aggregated (what the KCL reports as the sub-sequence number). */
+  readonly subSequenceNumber?: number;
+  /** Whether it travelled inside a KPL envelope. */
+  readonly aggregated: boolean;
+  /**
+   * The first attempt and the latest ones, at most {@link MAX_KEPT_ATTEMPTS}, the successful one
+   * last: memory stays bounded however long a record is retried. `attemptCount` counts them all.
+   */
+  readonly attempts: readonly Attempt[];
+  /** How many attempts it took, the successful one included. */
+  readonly attemptCount: number;
+}
+
+/**
+ * Attempts kept on a record: the first and the latest `MAX_KEPT_ATTEMPTS - 1`. A record retried
+ * through a long outage would otherwise hold an attempt for every try until its TTL.
+ */
+export const MAX_KEPT_ATTEMPTS = 10;
+
+/** Sends a user record on its way through its stream's buffers (again, after a failure). */
+export interface RecordRouter {
+  route(record: PendingRecord, t: number): void;
+}
+
+/** A user record from `put()` until it settles. */
+export interface PendingRecord {
+  readonly id: number;
+  readonly partitionKey: string;
+  readonly explicitHashKey: string | undefined;
+  readonly data: Uint8Array;
+  /** Data plus partition key, in bytes: what the service counts. */
+  readonly size: number;
+  /** The record's hash key as 32 hex digits (a `HashKey` of src/sharding): what its shard is predicted from. */
+  readonly hashKey: string;
+  /** The stream's pipeline, which routes the record (and routes it again after a failure). */
+  readonly stream: RecordRouter;
+  readonly arrivedAt: number;
+  /** `arrivedAt + recordTtl`: past it the record fails `Expired`. */
+  readonly expiresAt: number;
+  /** When the record last started waiting: arrival, or the end of its last failed attempt. */
+  waitingSince: number;
+  /** The attempts kept (see {@link addAttempt}); unallocated until the first attempt ends. */
+  attempts: Attempt[] | undefined;
+  /** Attempts made, kept or not. */
+  attemptCount: number;
+  /** Where the outcome goes: `resolve`/`reject` of the promise `put()` returned… */
+  resolve: ((result: PutResult) => void) | undefined;
+  reject: ((error: Error) => void) | undefined;
+  /** …or a sink shared by many records (`putAll`, `writable`), told of the record as it was put. */
+  sink: RecordSink | undefined;
+  source: UserRecord | undefined;
+}
+
+/**
+ * Where the outcomes of records put without a promise each go (the shipping entries). Exactly one
+ * call per record, after it was accepted.
+ */
+export interface RecordSink {
+  /** The record was written. */
+  succeeded(record: UserRecord): void;
+  /** The record failed: its error's code is the service's, or `Expired`. */
+  failed(record: UserRecord, error: UserRecordFailedError): void;
+}
+
+/**
+ * The producer's method that accepts a record for a {@link RecordSink} instead of returning a
+ * promise: `producer[submit](record, sink)` throws at once what `put()` would reject with at once
+ * (ValidationError, BackpressureError, ProducerClosedError). A symbol, not a public method: it is
+ * for the shipping entries, which hand users a summary rather than a promise per record.
+ */
+export const submit: unique symbol = Symbol('shardline.submit');
+
+/** One record as sent to Kinesis: an envelope or a raw user record. */
+export interface KinesisRecord {
+  readonly data: Uint8Array;
+  readonly partitionKey: string;
+  readonly explicitHashKey: string | undefined;
+  readonly size: number;
+  readonly aggregated: boolean;
+  /** The shard the record is predicted for; undefined when sent without a prediction. */
+  readonly predictedShardId: string | undefined;
+  readonly userRecords: PendingRecord[];
+  /** The earliest `expiresAt` of its user records: the order it leaves a rate-limit queue in. */
+  readonly expiresAt: number;
+  /** When it must leave the buffers (the earliest buffering deadline of its user records). */
+  bufferDeadline: number;
+}
+
+/** A user record sent as it is, not aggregated. */
+export function rawKinesisRecord(record: PendingRecord, predictedShardId: string | undefined, bufferDeadline: number): KinesisRecord {
+  return {
+    data: record.data,
+    partitionKey: record.partitionKey,
+    explicitHashKey: record.explicitHashKey,
+    size: record.size,
+    aggregated: false,
+    predictedShardId,
+    userRecords: [record],
+    expiresAt: record.expiresAt,
+    bufferDeadline,
+  };
+}
+
+/** Records an attempt on a user record, keeping the first and the latest; returns the attempts kept. */
+export function addAttempt(record: PendingRecord, attempt: Attempt): Attempt[] {
+  record.attemptCount++;
+  const attempts = record.attempts;
+  if (attempts === undefined) return (record.attempts = [attempt]);
+  if (attempts.length >= MAX_KEPT_ATTEMPTS) attempts.splice(1, 1);
+  attempts.push(attempt);
+  return attempts;
+}
+
+/** A user record accepted at `arrivedAt`, its outcome not yet bound to a promise or a sink. */
+export function pendingRecord(
+  id: number,
+  valid: { readonly partitionKey: string; readonly explicitHashKey: string | undefined; readonly data: Uint8Array },
+  size: number,
+  hashKey: string,
+  stream: RecordRouter,
+  arrivedAt: number,
+  recordTtl: number,
+): PendingRecord {
+  return {
+    id,
+    partitionKey: valid.partitionKey,
+    explicitHashKey: valid.explicitHashKey,
+    data: valid.data,
+    size,
+    hashKey,
+    stream,
+    arrivedAt,
+    expiresAt: arrivedAt + recordTtl,
+    waitingSince: arrivedAt,
+    attempts: undefined,
+    attemptCount: 0,
+    resolve: undefined,
+    reject: undefined,
+    sink: undefined,
+    source: undefined,
+  };
+}
