@@ -28,9 +28,14 @@ export interface PinoTransportOptions extends Omit<ProducerOptions, 'client'>, O
  * the process, or the transport's close) every line is flushed and settled before the worker exits.
  */
 export default async function shardlineTransport(options: PinoTransportOptions): Promise<Transform> {
-  const { partitionKeyField, partitionKey, explicitHashKeyField, deadLetter, ...producerOptions } = options;
+  const { partitionKeyField, partitionKey, explicitHashKeyField, deadLetter, ...rest } = options;
+  // pino (pinoWillSendConfig) and its thread-stream ($context) add these to a transport's options;
+  // anything else unknown is left for the producer to refuse, so that a misspelt option is named.
+  const producerOptions: Record<string, unknown> = { ...rest };
+  delete producerOptions.$context;
+  delete producerOptions.pinoWillSendConfig;
   const toRecord = lineToRecord({ partitionKeyField, partitionKey, explicitHashKeyField });
-  const producer = new KinesisProducer(producerOptions);
+  const producer = new KinesisProducer(producerOptions as ProducerOptions);
   const deadLetters = deadLetter === undefined ? undefined : openDeadLetters(deadLetter);
   const shipLines = async (source: AsyncIterable<string>): Promise<void> => {
     await putAll(submitterOf(producer), source, {

@@ -3,7 +3,7 @@
  * that nothing a shipper took in is lost silently.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import type { UserRecord } from '../producer.js';
+import type { UserRecord } from '../records.js';
 import type { ShippingFailure } from './shipment.js';
 
 /** The dead-letter file: one NDJSON line per failed record, written as the failure is known. */

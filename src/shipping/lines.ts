@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ValidationError } from '../errors.js';
-import type { UserRecord } from '../producer.js';
+import type { UserRecord } from '../records.js';
 
 /** How lines become records. With neither partition key option, each line gets a random key. */
 export interface LineRecordOptions {

@@ -2,7 +2,7 @@
  * Puts every item of a sync or async iterable, honouring the producer's backpressure, and resolves
  * with a tally rather than a promise per record.
  */
-import type { UserRecord } from '../producer.js';
+import type { UserRecord } from '../records.js';
 import { Shipment, type ShippingOptions, type ShippingSummary } from './shipment.js';
 import type { RecordSubmitter } from './submitter.js';
 

@@ -4,7 +4,7 @@
  * ended, and waiting for every submitted record to settle.
  */
 import { BackpressureError, ValidationError, type UserRecordFailedError } from '../errors.js';
-import type { PutResult, UserRecord } from '../producer.js';
+import type { UserRecord } from '../records.js';
 import type { RecordSubmitter, SubmitSink } from './submitter.js';
 
 /** Why a chunk was not written: the producer gave up on it, or it was not a valid record. */
@@ -93,7 +93,7 @@ export class Shipment<T> implements SubmitSink {
   }
 
   /** Counts the record written. */
-  succeeded(_record: UserRecord, _result: PutResult): void {
+  succeeded(_record: UserRecord): void {
     this.#put++;
     this.#settledOne();
   }

@@ -2,7 +2,7 @@
  * An object-mode Writable that puts each chunk to Kinesis: for `stream.pipeline()` from any source.
  */
 import { Writable } from 'node:stream';
-import type { UserRecord } from '../producer.js';
+import type { UserRecord } from '../records.js';
 import { Shipment, type ShippingOptions, type ShippingSummary } from './shipment.js';
 import type { RecordSubmitter } from './submitter.js';
 
