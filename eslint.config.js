@@ -2,7 +2,8 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**'] },
+  // .bench-out/ and .scratch/ are git-ignored working space of the benchmarks.
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.bench-out/**', '.scratch/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

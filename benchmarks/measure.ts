@@ -13,7 +13,7 @@ import { startFaultProxy } from '../test/support/fault-proxy.js';
 import { localClient } from '../test/support/servers.js';
 import { equalShards } from './instant-kinesis.js';
 import { report } from './processes.js';
-import { driveProducer, figures, recordMaker, round, type BenchRecord, type RunFigures } from './workload.js';
+import { driveProducer, figures, recordMaker, round, yieldToLoop, type BenchRecord, type RunFigures } from './workload.js';
 
 /** Records of one size, written with 1,000 (or `keys`) partition keys. */
 interface Workload {
@@ -37,7 +37,10 @@ export interface ProducerJob extends Workload {
   readonly windowBytes: number;
 }
 
-/** Plain SDK PutRecords batches, `concurrency` in flight, no aggregation and no retries. */
+/**
+ * Plain SDK PutRecords calls of up to `batch` entries, `concurrency` in flight, no retries: of the
+ * raw records, or of aws-kinesis-agg's envelopes (the pipeline users build by hand).
+ */
 export interface PlainJob extends Workload {
   readonly kind: 'plain';
   readonly endpoint: string;
@@ -46,6 +49,8 @@ export interface PlainJob extends Workload {
   readonly concurrency: number;
   /** Use the SDK's HTTP/2 handler (the Kinesis client's default) instead of HTTP/1.1. */
   readonly http2: boolean;
+  /** Pack the records into envelopes with aws-kinesis-agg's RecordAggregator first; calls then also stop at 5 MiB. */
+  readonly awsKinesisAgg: boolean;
 }
 
 /** Aggregation alone, no I/O: aws-kinesis-agg against shardline's Aggregator. */
@@ -73,26 +78,33 @@ export interface SaturatedJob {
 
 export type Job = ProducerJob | PlainJob | AggregationJob | SaturatedJob;
 
-export interface ProducerResult extends RunFigures {
-  readonly window: number;
-  /** User records per Kinesis record (envelopes count once). */
-  readonly aggregationRatio: number;
-  readonly putRecordsCalls: number;
-  readonly kinesisRecords: number;
-  /** RSS after loading modules, before the producer existed. */
+/** What the measuring process went through. */
+interface ProcessFigures {
+  /** RSS after loading modules, before the producer or client existed. */
   readonly baselineRssMB: number;
   /** Peak RSS of the process (getrusage maxrss). */
   readonly peakRssMB: number;
   /** Event-loop delay while measuring: how long timers and I/O callbacks waited. */
   readonly loopDelayP99Ms: number;
   readonly loopDelayMaxMs: number;
+}
+
+/** Figures of a measured run that writes to Kinesis, shardline's or a peer's. */
+interface CallFigures extends RunFigures {
+  readonly putRecordsCalls: number;
+  /** Kinesis records written (an envelope counts once). */
+  readonly kinesisRecords: number;
+  /** User records per Kinesis record. */
+  readonly aggregationRatio: number;
+}
+
+export interface ProducerResult extends CallFigures, ProcessFigures {
+  readonly window: number;
   /** Failed attempts (later retried, or not) by error code, while measuring. */
   readonly errorsByCode: Readonly<Record<string, number>>;
 }
 
-export interface PlainResult extends RunFigures {
-  readonly putRecordsCalls: number;
-}
+export type PlainResult = CallFigures & ProcessFigures;
 
 export interface AggregationRow {
   /** Short name, for the JSON dump. */
@@ -127,6 +139,21 @@ export interface FailedResult {
 const MB = 1e6;
 const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local-secret' };
 
+/** Runs the measured part of a job, watching the event loop; adds the process's figures. */
+async function measured<T>(baselineRssMB: number, run: () => Promise<T>): Promise<T & ProcessFigures> {
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  const result = await run();
+  loop.disable();
+  return {
+    ...result,
+    baselineRssMB: round(baselineRssMB, 1),
+    peakRssMB: round((resourceUsage().maxRSS * 1024) / MB, 1),
+    loopDelayP99Ms: round(loop.percentile(99) / 1e6, 1),
+    loopDelayMaxMs: round(loop.max / 1e6, 1),
+  };
+}
+
 async function runProducer(job: ProducerJob): Promise<ProducerResult> {
   const baselineRssMB = process.memoryUsage.rss() / MB;
   const make = recordMaker(job.size, job.keys);
@@ -140,29 +167,24 @@ async function runProducer(job: ProducerJob): Promise<ProducerResult> {
   });
   try {
     await driveProducer(producer, make, job.warmup, job.size, job.window, job.windowBytes);
-    const before = producer.metrics;
-    const loop = monitorEventLoopDelay({ resolution: 10 });
-    loop.enable();
-    const run = await driveProducer(producer, make, job.count, job.size, job.window, job.windowBytes);
-    loop.disable();
-    const after = producer.metrics;
-    const kinesisRecords = after.kinesisRecordsPut - before.kinesisRecordsPut;
-    return {
-      ...run,
-      window: Math.min(job.window, Math.floor(job.windowBytes / job.size)),
-      aggregationRatio: round((after.userRecordsPut - before.userRecordsPut) / Math.max(1, kinesisRecords), 1),
-      putRecordsCalls: after.putRecordsRequests - before.putRecordsRequests,
-      kinesisRecords,
-      baselineRssMB: round(baselineRssMB, 1),
-      peakRssMB: round((resourceUsage().maxRSS * 1024) / MB, 1),
-      loopDelayP99Ms: round(loop.percentile(99) / 1e6, 1),
-      loopDelayMaxMs: round(loop.max / 1e6, 1),
-      errorsByCode: Object.fromEntries(
-        Object.entries(after.errorsByCode)
-          .map(([code, n]): [string, number] => [code, n - (before.errorsByCode[code] ?? 0)])
-          .filter(([, n]) => n > 0),
-      ),
-    };
+    return await measured(baselineRssMB, async () => {
+      const before = producer.metrics;
+      const run = await driveProducer(producer, make, job.count, job.size, job.window, job.windowBytes);
+      const after = producer.metrics;
+      const kinesisRecords = after.kinesisRecordsPut - before.kinesisRecordsPut;
+      return {
+        ...run,
+        window: Math.min(job.window, Math.floor(job.windowBytes / job.size)),
+        aggregationRatio: round((after.userRecordsPut - before.userRecordsPut) / Math.max(1, kinesisRecords), 1),
+        putRecordsCalls: after.putRecordsRequests - before.putRecordsRequests,
+        kinesisRecords,
+        errorsByCode: Object.fromEntries(
+          Object.entries(after.errorsByCode)
+            .map(([code, n]): [string, number] => [code, n - (before.errorsByCode[code] ?? 0)])
+            .filter(([, n]) => n > 0),
+        ),
+      };
+    });
   } finally {
     await producer.close();
   }
@@ -181,7 +203,7 @@ function plainClient(job: PlainJob): KinesisClient {
 }
 
 /** Sends records `from`..`from + count - 1` in batches of `job.batch`, `job.concurrency` at a time. */
-async function sendBatches(client: KinesisClient, job: PlainJob, make: (i: number) => BenchRecord, from: number, count: number): Promise<PlainResult> {
+async function sendBatches(client: KinesisClient, job: PlainJob, make: (i: number) => BenchRecord, from: number, count: number): Promise<CallFigures> {
   const latencies = new Float64Array(count);
   let next = 0;
   let calls = 0;
@@ -208,15 +230,112 @@ async function sendBatches(client: KinesisClient, job: PlainJob, make: (i: numbe
   const started = performance.now();
   await Promise.all(Array.from({ length: job.concurrency }, worker));
   const seconds = (performance.now() - started) / 1000;
-  return { ...figures(latencies, job.size, seconds, failed), putRecordsCalls: calls };
+  return { ...figures(latencies, job.size, seconds, failed), putRecordsCalls: calls, kinesisRecords: count, aggregationRatio: 1 };
+}
+
+/** A PutRecords call being filled with envelopes: its entries, their bytes, and the user records they carry. */
+interface Call {
+  readonly entries: PutRecordsRequestEntry[];
+  bytes: number;
+  /** The user records in it are `first`..`end - 1`. */
+  readonly first: number;
+  end: number;
+}
+
+/**
+ * Sends records `from`..`from + count - 1` as users wire aws-kinesis-agg to the SDK by hand: every
+ * record into one RecordAggregator, each envelope it hands back into the open call, a call sent
+ * once it holds `job.batch` entries or the next envelope would take it past 5 MiB, `job.concurrency`
+ * calls in flight; feeding pauses while a full call waits for one to finish. A record's latency
+ * runs from feeding it to the answer of the call that carried it.
+ */
+async function sendAggregated(client: KinesisClient, job: PlainJob, make: (i: number) => BenchRecord, from: number, count: number): Promise<CallFigures> {
+  const latencies = new Float64Array(count);
+  const fedAt = new Float64Array(count);
+  const waiting: Call[] = [];
+  let open: Call = { entries: [], bytes: 0, first: 0, end: 0 };
+  // Envelopes handed back while record `feeding` is fed hold the records before it.
+  let feeding = 0;
+  let inFlight = 0;
+  let calls = 0;
+  let envelopes = 0;
+  let failed = 0;
+  let firstError: unknown;
+  let onDrained: (() => void) | undefined;
+  const send = async (call: Call): Promise<void> => {
+    inFlight++;
+    calls++;
+    try {
+      const output = await client.send(new PutRecordsCommand({ StreamName: job.streamName, Records: call.entries }), {
+        abortSignal: AbortSignal.timeout(30_000),
+      });
+      failed += output.FailedRecordCount ?? 0;
+    } catch (error) {
+      firstError ??= error;
+    }
+    const answeredAt = performance.now();
+    for (let i = call.first; i < call.end; i++) latencies[i] = answeredAt - fedAt[i]!;
+    inFlight--;
+    pump();
+  };
+  const pump = (): void => {
+    while (inFlight < job.concurrency && waiting.length > 0) void send(waiting.shift()!);
+    if (waiting.length === 0) onDrained?.();
+  };
+  const seal = (): void => {
+    if (open.entries.length === 0) return;
+    waiting.push(open);
+    open = { entries: [], bytes: 0, first: open.end, end: open.end };
+    pump();
+  };
+  const aggregator = new RecordAggregator((error, encoded) => {
+    if (error !== null || encoded === undefined) throw error ?? new Error('no envelope');
+    envelopes++;
+    const bytes = encoded.data.length + Buffer.byteLength(encoded.partitionKey);
+    if (open.bytes + bytes > MAX_CALL_BYTES) seal();
+    open.entries.push({ Data: encoded.data, PartitionKey: encoded.partitionKey, ExplicitHashKey: encoded.ExplicitHashKey });
+    open.bytes += bytes;
+    open.end = feeding;
+    if (open.entries.length === job.batch) seal();
+  });
+  /** Resolves once no call waits (`andIdle`: and none is in flight). */
+  const drained = (andIdle: boolean): Promise<void> =>
+    new Promise((resolve) => {
+      onDrained = () => {
+        if (andIdle && inFlight > 0) return;
+        onDrained = undefined;
+        resolve();
+      };
+      pump();
+    });
+  const started = performance.now();
+  for (; feeding < count; feeding++) {
+    if (waiting.length > 0) await drained(false);
+    fedAt[feeding] = performance.now();
+    aggregator.aggregateRecords([make(from + feeding)], false);
+    if (feeding % 1000 === 999) await yieldToLoop();
+  }
+  aggregator.flushBufferedRecords();
+  seal();
+  await drained(true);
+  const seconds = (performance.now() - started) / 1000;
+  if (firstError !== undefined) throw firstError;
+  return {
+    ...figures(latencies, job.size, seconds, failed),
+    putRecordsCalls: calls,
+    kinesisRecords: envelopes,
+    aggregationRatio: round(count / Math.max(1, envelopes), 1),
+  };
 }
 
 async function runPlain(job: PlainJob): Promise<PlainResult | FailedResult> {
+  const baselineRssMB = process.memoryUsage.rss() / MB;
   const make = recordMaker(job.size, job.keys);
   const client = plainClient(job);
+  const sendAll = job.awsKinesisAgg ? sendAggregated : sendBatches;
   try {
-    if (job.warmup > 0) await sendBatches(client, job, make, 0, job.warmup);
-    return await sendBatches(client, job, make, job.warmup, job.count);
+    if (job.warmup > 0) await sendAll(client, job, make, 0, job.warmup);
+    return await measured(baselineRssMB, () => sendAll(client, job, make, job.warmup, job.count));
   } catch (error) {
     // Expected for HTTP/2 against kinesalite; anything else is a real failure.
     if (!job.http2) throw error;
@@ -267,6 +386,24 @@ async function runSaturated(job: SaturatedJob): Promise<SaturatedResult> {
   };
 }
 
+/** What aws-kinesis-agg's RecordAggregator hands back: an envelope, with the first record's keys. */
+interface EncodedRecord {
+  readonly partitionKey: string;
+  readonly ExplicitHashKey?: string;
+  readonly data: Buffer;
+}
+
+/** aws-kinesis-agg 4.x's RecordAggregator (CommonJS, untyped): envelopes of up to 1 MiB, no shard prediction. */
+const { RecordAggregator } = createRequire(import.meta.url)('aws-kinesis-agg') as {
+  RecordAggregator: new (onReady: (error: Error | null, encoded?: EncodedRecord) => void) => {
+    aggregateRecords(records: readonly BenchRecord[], forceFlush: boolean): void;
+    flushBufferedRecords(): void;
+  };
+};
+
+/** The request size a PutRecords call of aws-kinesis-agg's envelopes stays within, as users size them. */
+const MAX_CALL_BYTES = 5 * 1024 * 1024;
+
 /** Partition keys for the one-shard run (as the test suite's: every key lands on the one shard anyway). */
 const KEYS_ON_ONE_SHARD = 500;
 
@@ -275,16 +412,6 @@ type Aggregate = (records: readonly BenchRecord[], passes: number) => Promise<nu
 
 /** aws-kinesis-agg 4.x, as its README drives it: one RecordAggregator, its fixed 1 MiB envelopes, no shard prediction. */
 function awsKinesisAgg(): Aggregate {
-  interface Encoded {
-    readonly data: Buffer;
-  }
-  interface RecordAggregator {
-    aggregateRecords(records: readonly BenchRecord[], forceFlush: boolean): void;
-    flushBufferedRecords(): void;
-  }
-  const { RecordAggregator } = createRequire(import.meta.url)('aws-kinesis-agg') as {
-    RecordAggregator: new (onReady: (error: Error | null, encoded?: Encoded) => void) => RecordAggregator;
-  };
   return (records, passes) => {
     let produced = 0;
     const aggregator = new RecordAggregator((error, encoded) => {

@@ -80,6 +80,11 @@ const progress = (text: string): void => {
 async function median<T extends { recordsPerSecond: number }>(repeats: number, run: () => Promise<T>): Promise<T> {
   const runs: T[] = [];
   for (let i = 0; i < repeats; i++) runs.push(await run());
+  return medianRun(runs);
+}
+
+/** The run with the median records/s. */
+function medianRun<T extends { recordsPerSecond: number }>(runs: T[]): T {
   return runs.sort((a, b) => a.recordsPerSecond - b.recordsPerSecond)[Math.floor(runs.length / 2)]!;
 }
 
@@ -93,41 +98,51 @@ async function withServer<T>(kind: 'instant' | 'kinesalite', use: (server: Serve
   }
 }
 
-// ---- 1. the producer's pipeline against an endpoint that answers at once ------------------------
+// ---- 1. the producer's pipeline against an endpoint that answers at once, beside hand-built ones ----
+
+/** SDK PutRecords calls as users make them: up to 500 entries a call, 24 calls in flight, HTTP/1.1. */
+const SDK_CALLS = { kind: 'plain', batch: 500, concurrency: 24, http2: false } as const;
+
+/** What users build by hand instead of a producer, run against the same endpoint as shardline. */
+const PEERS = [
+  { id: 'awsKinesisAgg', name: 'aws-kinesis-agg + SDK PutRecords', awsKinesisAgg: true },
+  { id: 'plainSdk', name: 'plain SDK PutRecords, raw', awsKinesisAgg: false },
+] as const;
 
 interface PipelineRow extends ProducerResult {
   readonly label: string;
   readonly size: number;
   readonly rateLimit: number | undefined;
+  readonly peers: readonly { readonly peer: (typeof PEERS)[number]; readonly result: PlainResult }[];
 }
 
-const PIPELINE: readonly { size: number; count: number; rateLimit: number | undefined; repeats: number }[] = [
-  { size: 100, count: scale(600_000), rateLimit: NO_RATE_LIMIT, repeats: REPEATS },
-  { size: 1024, count: scale(200_000), rateLimit: NO_RATE_LIMIT, repeats: REPEATS },
-  { size: 10 * 1024, count: scale(40_000), rateLimit: NO_RATE_LIMIT, repeats: REPEATS },
+const PIPELINE: readonly { size: number; count: number; rateLimit: number | undefined; repeats: number; peers: boolean }[] = [
+  { size: 100, count: scale(600_000), rateLimit: NO_RATE_LIMIT, repeats: REPEATS, peers: true },
+  { size: 1024, count: scale(200_000), rateLimit: NO_RATE_LIMIT, repeats: REPEATS, peers: true },
+  { size: 10 * 1024, count: scale(40_000), rateLimit: NO_RATE_LIMIT, repeats: REPEATS, peers: true },
   // Rate-bound, so steady from run to run; long enough to get past the buckets' one-second burst.
-  { size: 100, count: quick ? 200_000 : 300_000, rateLimit: undefined, repeats: 1 },
+  { size: 100, count: quick ? 200_000 : 300_000, rateLimit: undefined, repeats: 1, peers: false },
 ];
 
 const pipeline: PipelineRow[] = await withServer('instant', async (server) => {
   const rows: PipelineRow[] = [];
-  for (const { size, count, rateLimit, repeats } of PIPELINE) {
+  for (const { size, count, rateLimit, repeats, peers } of PIPELINE) {
     const label = `${bytes(size)}${rateLimit === undefined ? ', default rateLimit 150 %' : ''}`;
-    progress(`pipeline ${label} × ${int(count)}`);
-    const job: ProducerJob = {
-      kind: 'producer',
-      endpoint: server.endpoint,
-      streamName: STREAM,
-      aggregation: true,
-      rateLimit,
-      size,
-      keys: KEYS,
-      count,
-      warmup: Math.round(count / 5),
-      window: WINDOW,
-      windowBytes: WINDOW_BYTES,
-    };
-    rows.push({ label, size, rateLimit, ...(await median(repeats, () => measureInChild<ProducerResult>(job))) });
+    const records = { endpoint: server.endpoint, streamName: STREAM, size, keys: KEYS, count, warmup: Math.round(count / 5) };
+    const job: ProducerJob = { kind: 'producer', aggregation: true, rateLimit, window: WINDOW, windowBytes: WINDOW_BYTES, ...records };
+    const clients = peers ? PEERS : [];
+    const runs = { shardline: [] as ProducerResult[], peers: clients.map((): PlainResult[] => []) };
+    // Interleaved, so that drift (other load, CPU frequency) touches shardline and its peers alike.
+    for (let r = 0; r < repeats; r++) {
+      progress(`pipeline ${label} × ${int(count)}: shardline`);
+      runs.shardline.push(await measureInChild<ProducerResult>(job));
+      for (const [i, peer] of clients.entries()) {
+        progress(`pipeline ${label} × ${int(count)}: ${peer.name}`);
+        runs.peers[i]!.push(await measureInChild<PlainResult>({ ...SDK_CALLS, awsKinesisAgg: peer.awsKinesisAgg, ...records }));
+      }
+    }
+    const result = medianRun(runs.shardline);
+    rows.push({ label, size, rateLimit, ...result, peers: clients.map((peer, i) => ({ peer, result: medianRun(runs.peers[i]!) })) });
   }
   return rows;
 });
@@ -154,7 +169,7 @@ function againstKinesalite<T extends { recordsPerSecond: number }>(job: Omit<Pro
   return median(REPEATS, () => withServer('kinesalite', (server) => measureInChild<T>({ ...job, endpoint: server.endpoint })));
 }
 
-const plainJob = { kind: 'plain', batch: 500, concurrency: 24, http2: false, ...workload } as const;
+const plainJob = { ...SDK_CALLS, awsKinesisAgg: false, ...workload } as const;
 /** What plain SDK batching keeps in flight (24 calls of 500): shardline runs once with the same, once with its usual window. */
 const PLAIN_IN_FLIGHT = plainJob.batch * plainJob.concurrency;
 const producerJob = { kind: 'producer', windowBytes: WINDOW_BYTES, rateLimit: NO_RATE_LIMIT, ...workload } as const;
@@ -195,26 +210,52 @@ const saturated = await withServer('kinesalite', (server) => measureInChild<Satu
 
 const passes = REPEATS > 1 ? `median of ${REPEATS} runs` : 'one run';
 console.log(
-  `\n1. Producer pipeline → in-process Kinesis that answers at once (4 shards, ${int(KEYS)} keys, ` +
-    `rateLimit ${int(NO_RATE_LIMIT)} % unless said, window ${int(WINDOW)} records / ${WINDOW_BYTES / 2 ** 20} MiB, ${passes})\n`,
+  `\n1. Producer pipeline → in-process Kinesis that answers at once (4 shards, ${int(KEYS)} keys, ${passes}). shardline: ` +
+    `rateLimit ${int(NO_RATE_LIMIT)} % unless said, window ${int(WINDOW)} records / ${WINDOW_BYTES / 2 ** 20} MiB. ` +
+    `Hand-built peers, each in its own process: SDK PutRecords calls of up to ${SDK_CALLS.batch} entries (and 5 MiB), ` +
+    `${SDK_CALLS.concurrency} in flight, HTTP/1.1 keep-alive\n`,
 );
+const pipelineCells = (run: PlainResult): string[] => [
+  int(run.records),
+  int(run.recordsPerSecond),
+  dec(run.megabytesPerSecond),
+  dec(run.p50Ms),
+  dec(run.p90Ms),
+  dec(run.p99Ms),
+  dec(run.maxMs),
+  dec(run.aggregationRatio),
+  int(run.putRecordsCalls),
+  `${int(run.baselineRssMB)} → ${int(run.peakRssMB)}`,
+  `${dec(run.loopDelayP99Ms)} / ${dec(run.loopDelayMaxMs)}`,
+];
 console.log(
   table(
-    ['records', 'count', 'records/s', 'MB/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'user/Kinesis rec', 'PutRecords', 'RSS MB base→peak', 'loop lag p99/max ms'],
-    pipeline.map((r) => [
-      r.label,
-      int(r.records),
-      int(r.recordsPerSecond),
-      dec(r.megabytesPerSecond),
-      dec(r.p50Ms),
-      dec(r.p90Ms),
-      dec(r.p99Ms),
-      dec(r.maxMs),
-      dec(r.aggregationRatio),
-      int(r.putRecordsCalls),
-      `${int(r.baselineRssMB)} → ${int(r.peakRssMB)}`,
-      `${dec(r.loopDelayP99Ms)} / ${dec(r.loopDelayMaxMs)}`,
+    [
+      'records',
+      'client',
+      'count',
+      'records/s',
+      'MB/s',
+      'p50 ms',
+      'p90 ms',
+      'p99 ms',
+      'max ms',
+      'user/Kinesis rec',
+      'PutRecords',
+      'RSS MB base→peak',
+      'loop lag p99/max ms',
+      'shardline ÷ this',
+    ],
+    pipeline.flatMap((r) => [
+      [r.label, 'shardline', ...pipelineCells(r), ''],
+      ...r.peers.map(({ peer, result }) => [
+        '',
+        result.failed > 0 ? `${peer.name} (${int(result.failed)} FAILED)` : peer.name,
+        ...pipelineCells(result),
+        times(r.recordsPerSecond / result.recordsPerSecond),
+      ]),
     ]),
+    2,
   ),
 );
 
@@ -313,6 +354,10 @@ const dump = {
     p90Ms: r.p90Ms,
     aggregationRatio: r.aggregationRatio,
     peakRssMB: r.peakRssMB,
+    loopDelayP99Ms: r.loopDelayP99Ms,
+    peers: Object.fromEntries(
+      r.peers.map(({ peer, result }) => [peer.id, { ...brief(result), shardlineRatio: Math.round((100 * r.recordsPerSecond) / result.recordsPerSecond) / 100 }]),
+    ),
   })),
   aggregation: aggregation.map(({ size, rows }) => ({
     size,

@@ -57,7 +57,8 @@ export function round(value: number, digits: number): number {
   return Math.round(value * scale) / scale;
 }
 
-const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/** Lets timers and I/O run: what a feeding loop awaits every 1,000 records. */
+export const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * Puts `count` records through `producer` the way an application fed by I/O would: yielding to the

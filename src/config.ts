@@ -1,7 +1,8 @@
 /**
  * Producer configuration: names and defaults follow the KPL's (camelCase), validated once, up front.
  */
-import type { KinesisClient, KinesisClientConfig } from '@aws-sdk/client-kinesis';
+import type { KinesisClientConfig } from '@aws-sdk/client-kinesis';
+import type { KinesisClientLike } from './client.js';
 import { ValidationError } from './errors.js';
 import { DEFAULT_AGGREGATION_MAX_COUNT, DEFAULT_AGGREGATION_MAX_SIZE } from './aggregation/aggregator.js';
 import { DEFAULT_HASH_KEY_CACHE_MAX, MAX_HASH_KEY_CACHE_MAX } from './sharding/hash-key.js';
@@ -29,10 +30,11 @@ export interface ProducerOptions {
   /** Credentials for the client shardline builds: non-empty `accessKeyId` and `secretAccessKey`, or a provider function. Defaults to the SDK's default credential chain. */
   credentials?: KinesisClientConfig['credentials'];
   /**
-   * A client of your own. shardline then uses it as it is: set `maxAttempts: 1` on it (shardline owns
-   * retries) and an HTTP/1.1 handler sized to `maxConnections` for the best results.
+   * A client of your own: any AWS SDK v3 `KinesisClient` (typed by shape, so one from another copy
+   * or version of the SDK compiles). shardline then uses it as it is: set `maxAttempts: 1` on it
+   * (shardline owns retries) and an HTTP/1.1 handler sized to `maxConnections` for the best results.
    */
-  client?: KinesisClient;
+  client?: KinesisClientLike;
   /** Aggregate user records bound for the same shard into KPL envelopes. KPL: AggregationEnabled. Default true. */
   aggregationEnabled?: boolean;
   /** Most user records in one envelope. KPL: AggregationMaxCount. Default 4294967295. */

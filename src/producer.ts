@@ -9,9 +9,8 @@
  * exactly once: `#settle` is the only place that removes a record from `#outstanding`, and the
  * record is resolved or rejected only when that removal happened.
  */
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { Sender, StreamRouter, type Settlement } from './batching/index.js';
-import { createKinesisClient, warnAboutClient } from './client.js';
+import { createKinesisClient, warnAboutClient, type KinesisClientLike } from './client.js';
 import { resolveConfig, type ProducerOptions, type ResolvedConfig } from './config.js';
 import { BackpressureError, ProducerClosedError, UserRecordFailedError } from './errors.js';
 import { Counters, type ProducerMetrics } from './metrics.js';
@@ -37,7 +36,7 @@ const RELEASE_COALESCE_MS = 20;
  */
 export class KinesisProducer {
   readonly #config: ResolvedConfig;
-  readonly #client: KinesisClient;
+  readonly #client: KinesisClientLike;
   readonly #ownsClient: boolean;
   readonly #counters = new Counters();
   readonly #scheduler = new Scheduler((t) => this.#tick(t));

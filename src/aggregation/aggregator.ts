@@ -3,14 +3,8 @@
  * @module
  */
 import { validateInteger } from '../validation.js';
-import {
-  ENVELOPE_OVERHEAD,
-  NO_EXPLICIT_HASH_KEY,
-  lengthDelimitedSize,
-  recordFieldSize,
-  writeEnvelope,
-} from './format.js';
-import type { EnvelopeParts } from './format.js';
+import { ENVELOPE_OVERHEAD, NO_EXPLICIT_HASH_KEY, lengthDelimitedSize, recordFieldSize } from './format.js';
+import { writeEnvelope, type EnvelopeParts } from './encode.js';
 
 /** The KPL's default `AggregationMaxCount`: in effect, no limit on the count. */
 export const DEFAULT_AGGREGATION_MAX_COUNT = 4_294_967_295;

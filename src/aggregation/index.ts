@@ -12,8 +12,6 @@ export {
 } from './aggregator.js';
 export type { AggregatorEntry, AggregatorOptions, DrainedRecord } from './aggregator.js';
 export {
-  decodeRecord,
-  encodeAggregatedRecord,
   ENVELOPE_OVERHEAD,
   KPL_MAGIC,
   lengthDelimitedSize,
@@ -22,4 +20,5 @@ export {
   varintSize,
 } from './format.js';
 export { envelopeOfOne, looksLikeEnvelope } from './lookalike.js';
-export type { DecodedRecord, DeaggregatedRecord, EncodableRecord, RecordTag } from './format.js';
+export { encodeAggregatedRecord, type EncodableRecord } from './encode.js';
+export { decodeRecord, type DecodedRecord, type DeaggregatedRecord, type RecordTag } from './decode.js';

@@ -4,7 +4,8 @@
  * it; sent inside an envelope of its own, it reads back as itself.
  */
 import { createHash } from 'node:crypto';
-import { ENVELOPE_OVERHEAD, KPL_MAGIC, encodeAggregatedRecord } from './format.js';
+import { encodeAggregatedRecord } from './encode.js';
+import { ENVELOPE_OVERHEAD, KPL_MAGIC } from './format.js';
 
 const MAGIC_LENGTH = KPL_MAGIC.length;
 

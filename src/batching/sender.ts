@@ -2,12 +2,14 @@
  * The sender: one PutRecords call for a batch of Kinesis records, and an outcome for each record
  * from its answer.
  */
-import { PutRecordsCommand, type KinesisClient, type PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
+import type { PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
+import type { KinesisClientLike } from '../client.js';
 import PQueue from 'p-queue';
 import type { Counters } from '../metrics.js';
 import type { KinesisRecord } from '../records.js';
 import { classifyEntryError, classifyRequestError, type Failure } from '../retry/index.js';
 import { now } from '../scheduler.js';
+import { createPutRecordsCommand } from './put-records-request.js';
 
 /** User records settled in one go before the sender lets the event loop run. */
 const SETTLE_SLICE = 4096;
@@ -40,7 +42,7 @@ export interface SendOutcomes {
 
 /** Options of a {@link Sender}. */
 export interface SenderOptions {
-  readonly client: KinesisClient;
+  readonly client: KinesisClientLike;
   /** PutRecords calls in flight at once (KPL: MaxConnections). */
   readonly maxConnections: number;
   /** Time allowed for one call before it is aborted and counted as failed (KPL: RequestTimeout), in ms. */
@@ -54,7 +56,7 @@ export interface SenderOptions {
  * again, so that one bad record fails alone.
  */
 export class Sender {
-  readonly #client: KinesisClient;
+  readonly #client: KinesisClientLike;
   readonly #queue: PQueue;
   readonly #requestTimeout: number;
   readonly #counters: Counters;
@@ -105,7 +107,7 @@ export class Sender {
     let output: { Records?: unknown } | undefined;
     try {
       output = await this.#client.send(
-        new PutRecordsCommand({ StreamName: target.streamName, StreamARN: target.streamARN, Records: entries }),
+        createPutRecordsCommand({ StreamName: target.streamName, StreamARN: target.streamARN, Records: entries }),
         { abortSignal: abort.signal },
       );
     } catch (error) {

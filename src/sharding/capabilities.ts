@@ -2,7 +2,8 @@
  * What a stream allows, read once with DescribeStreamSummary: its record size limit, and whether the
  * service itself decides which shard a record goes to.
  */
-import { DescribeStreamSummaryCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import { DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
+import type { KinesisClientLike } from '../client.js';
 
 /** The default (and, for streams that did not opt in, only) record size limit: 1 MiB. */
 export const DEFAULT_MAX_RECORD_SIZE = 1024 * 1024;
@@ -23,7 +24,7 @@ export interface StreamCapabilities {
 
 /** Reads a stream's capabilities. Needs the `kinesis:DescribeStreamSummary` permission. */
 export async function describeStreamCapabilities(
-  client: KinesisClient,
+  client: KinesisClientLike,
   stream: { readonly streamName?: string | undefined; readonly streamARN?: string | undefined },
   abortSignal?: AbortSignal,
 ): Promise<StreamCapabilities> {

@@ -3,7 +3,8 @@
  * predict which shard a record lands on (to aggregate only records bound for the same shard) and
  * tell a wrong-shard answer from a reshard.
  */
-import { ListShardsCommand, type KinesisClient, type ListShardsCommandInput, type Shard } from '@aws-sdk/client-kinesis';
+import { ListShardsCommand, type ListShardsCommandInput, type Shard } from '@aws-sdk/client-kinesis';
+import type { KinesisClientLike } from '../client.js';
 import { ShardlineError, ValidationError } from '../errors.js';
 import { boundedBackoff, classifyRequestError, isRetriable } from '../retry/index.js';
 import { validateInteger, validateStreamRef } from '../validation.js';
@@ -19,7 +20,7 @@ export interface ShardInfo {
 /** Options of {@link ShardMap}. Checked by the constructor. */
 export interface ShardMapOptions {
   /** The client ListShards is sent with. */
-  readonly client: KinesisClient;
+  readonly client: KinesisClientLike;
   /** The stream's name; `streamName`, `streamARN` or both (both are then sent). */
   readonly streamName?: string;
   /** The stream's ARN (recommended by the service). */
@@ -85,7 +86,7 @@ const RETRIABLE_LISTING_ERRORS = new Set(['ExpiredNextTokenException', 'Resource
  * A successful refresh clears `lastError`.
  */
 export class ShardMap {
-  readonly #client: KinesisClient;
+  readonly #client: KinesisClientLike;
   readonly #streamName: string | undefined;
   readonly #streamARN: string | undefined;
   readonly #minBackoffMs: number;

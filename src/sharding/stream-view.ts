@@ -2,7 +2,7 @@
  * What the producer knows of one stream: its capabilities (DescribeStreamSummary), its shard map
  * (ListShards), and the records that wait while it is being learned.
  */
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { KinesisClientLike } from '../client.js';
 import type { PendingRecord } from '../records.js';
 import { boundedBackoff, classifyRequestError, isRetriable, type Failure } from '../retry/index.js';
 import { describeStreamCapabilities, type StreamCapabilities } from './capabilities.js';
@@ -26,7 +26,7 @@ export interface StreamStatus {
 
 /** Options of a {@link StreamView}. */
 export interface StreamViewOptions {
-  readonly client: KinesisClient;
+  readonly client: KinesisClientLike;
   readonly streamName: string | undefined;
   readonly streamARN: string | undefined;
   /** Whether the producer aggregates where the stream allows it (KPL: AggregationEnabled). */
@@ -47,7 +47,7 @@ export class StreamView {
   readonly streamName: string | undefined;
   readonly streamARN: string | undefined;
   readonly shardMap: ShardMap;
-  readonly #client: KinesisClient;
+  readonly #client: KinesisClientLike;
   readonly #aggregationEnabled: boolean;
   readonly #onChange: () => void;
   #capabilities: StreamCapabilities | undefined;

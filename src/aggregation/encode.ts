@@ -1,0 +1,183 @@
+/**
+ * Writing KPL envelopes: the protobuf is written by hand into one buffer of the exactly predicted
+ * size (the schema is three small messages), so encoding needs no protobuf library.
+ *
+ * @module
+ */
+import { ValidationError } from '../errors.js';
+import {
+  MAGIC,
+  MAGIC_LENGTH,
+  MD5_LENGTH,
+  NO_EXPLICIT_HASH_KEY,
+  TAG_DATA,
+  TAG_EXPLICIT_HASH_KEY_INDEX,
+  TAG_EXPLICIT_HASH_KEY_TABLE,
+  TAG_PARTITION_KEY_INDEX,
+  TAG_PARTITION_KEY_TABLE,
+  TAG_RECORDS,
+  lengthDelimitedSize,
+  md5,
+  recordBodySize,
+  recordFieldSize,
+} from './format.js';
+
+/** One user record for {@link encodeAggregatedRecord}: indexes into the two key tables, and data. */
+export interface EncodableRecord {
+  /** Zero-based index into the partition key table. */
+  readonly partitionKeyIndex: number;
+  /** Zero-based index into the explicit hash key table; absent when the record has none. */
+  readonly explicitHashKeyIndex?: number | undefined;
+  /** The user record's data. */
+  readonly data: Uint8Array;
+}
+
+/**
+ * Everything needed to write an envelope, with every size already known. The Aggregator keeps its
+ * state in this shape so that draining it computes no size twice.
+ * @internal
+ */
+export interface EnvelopeParts {
+  /** Exact length of the protobuf `AggregatedRecord` (the envelope is 20 bytes longer). */
+  readonly protobufSize: number;
+  readonly partitionKeys: readonly string[];
+  /** UTF-8 byte length of each partition key, same order. */
+  readonly partitionKeyByteLengths: readonly number[];
+  readonly explicitHashKeys: readonly string[];
+  /** UTF-8 byte length of each explicit hash key, same order. */
+  readonly explicitHashKeyByteLengths: readonly number[];
+  /** The user records' data, in order. */
+  readonly records: readonly { readonly data: Uint8Array }[];
+  /** For each record, its partition key index. */
+  readonly partitionKeyIndexes: readonly number[];
+  /** For each record, its explicit hash key index or {@link NO_EXPLICIT_HASH_KEY}. */
+  readonly explicitHashKeyIndexes: readonly number[];
+}
+
+/**
+ * Writes `value` (a non-negative integer below 2^32: every length and index here is) as a varint
+ * at `pos`; returns the position after it.
+ */
+function writeVarint(out: Uint8Array, pos: number, value: number): number {
+  while (value > 0x7f) {
+    out[pos++] = (value & 0x7f) | 0x80;
+    value >>>= 7;
+  }
+  out[pos++] = value;
+  return pos;
+}
+
+/** Writes one length-delimited string field; `byteLength` is the string's exact UTF-8 length. */
+function writeStringField(out: Buffer, pos: number, tag: number, value: string, byteLength: number): number {
+  out[pos++] = tag;
+  pos = writeVarint(out, pos, byteLength);
+  if (byteLength === value.length) {
+    // Same length in UTF-8 bytes as in UTF-16 units: every character is ASCII. Short keys are the
+    // norm, and for them a loop is cheaper than a call into the native UTF-8 encoder.
+    for (let i = 0; i < byteLength; i++) out[pos + i] = value.charCodeAt(i);
+    return pos + byteLength;
+  }
+  return pos + out.write(value, pos, byteLength, 'utf8');
+}
+
+/**
+ * Writes an envelope from parts whose sizes are known, into one buffer of exactly
+ * `ENVELOPE_OVERHEAD + parts.protobufSize` bytes. Data is copied once, into that buffer.
+ * @internal
+ */
+export function writeEnvelope(parts: EnvelopeParts): Buffer {
+  const protobufEnd = MAGIC_LENGTH + parts.protobufSize;
+  const out = Buffer.allocUnsafe(protobufEnd + MD5_LENGTH);
+  out.set(MAGIC, 0);
+  let pos = MAGIC_LENGTH;
+
+  const { partitionKeys, partitionKeyByteLengths, explicitHashKeys, explicitHashKeyByteLengths } = parts;
+  for (let i = 0; i < partitionKeys.length; i++) {
+    pos = writeStringField(out, pos, TAG_PARTITION_KEY_TABLE, partitionKeys[i]!, partitionKeyByteLengths[i]!);
+  }
+  for (let i = 0; i < explicitHashKeys.length; i++) {
+    pos = writeStringField(out, pos, TAG_EXPLICIT_HASH_KEY_TABLE, explicitHashKeys[i]!, explicitHashKeyByteLengths[i]!);
+  }
+
+  const { records, partitionKeyIndexes, explicitHashKeyIndexes } = parts;
+  for (let i = 0; i < records.length; i++) {
+    const data = records[i]!.data;
+    const pkIndex = partitionKeyIndexes[i]!;
+    const ehkIndex = explicitHashKeyIndexes[i]!;
+    out[pos++] = TAG_RECORDS;
+    pos = writeVarint(out, pos, recordBodySize(pkIndex, ehkIndex, data.byteLength));
+    out[pos++] = TAG_PARTITION_KEY_INDEX;
+    pos = writeVarint(out, pos, pkIndex);
+    if (ehkIndex !== NO_EXPLICIT_HASH_KEY) {
+      out[pos++] = TAG_EXPLICIT_HASH_KEY_INDEX;
+      pos = writeVarint(out, pos, ehkIndex);
+    }
+    out[pos++] = TAG_DATA;
+    pos = writeVarint(out, pos, data.byteLength);
+    out.set(data, pos);
+    pos += data.byteLength;
+  }
+
+  if (pos !== protobufEnd) {
+    // Cannot happen while the size functions above and this writer agree; a bug if it does.
+    throw new Error(`shardline internal error: envelope is ${pos - MAGIC_LENGTH} bytes, predicted ${parts.protobufSize}`);
+  }
+  out.set(md5(out.subarray(MAGIC_LENGTH, protobufEnd)), protobufEnd);
+  return out;
+}
+
+function checkIndex(field: string, index: number | undefined, tableLength: number, position: number): void {
+  if (index === undefined || Number.isInteger(index) && index >= 0 && index < tableLength) return;
+  throw new ValidationError(
+    field,
+    `an integer in 0..${tableLength - 1}`,
+    `record ${position} has index ${String(index)} but the table has ${tableLength} entries`,
+  );
+}
+
+/**
+ * Encodes a complete KPL envelope: magic, protobuf `AggregatedRecord`, MD5 trailer.
+ *
+ * The key tables are written as given (not de-duplicated or checked against each other); records
+ * are written in order, so record `i` gets sub-sequence number `i` when read back.
+ *
+ * @param partitionKeyTable - Partition keys the records point into.
+ * @param explicitHashKeyTable - Explicit hash keys the records point into (may be empty).
+ * @param records - The user records, each with its table indexes.
+ * @returns The envelope, a Buffer of exactly `ENVELOPE_OVERHEAD` + protobuf length bytes.
+ * @throws {@link ValidationError} when an index is not an integer inside its table.
+ */
+export function encodeAggregatedRecord(
+  partitionKeyTable: readonly string[],
+  explicitHashKeyTable: readonly string[],
+  records: readonly EncodableRecord[],
+): Buffer {
+  let protobufSize = 0;
+  const partitionKeyByteLengths = partitionKeyTable.map((key) => Buffer.byteLength(key, 'utf8'));
+  for (const length of partitionKeyByteLengths) protobufSize += lengthDelimitedSize(length);
+  const explicitHashKeyByteLengths = explicitHashKeyTable.map((key) => Buffer.byteLength(key, 'utf8'));
+  for (const length of explicitHashKeyByteLengths) protobufSize += lengthDelimitedSize(length);
+
+  const partitionKeyIndexes = new Array<number>(records.length);
+  const explicitHashKeyIndexes = new Array<number>(records.length);
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i]!;
+    checkIndex('partitionKeyIndex', record.partitionKeyIndex, partitionKeyTable.length, i);
+    checkIndex('explicitHashKeyIndex', record.explicitHashKeyIndex, explicitHashKeyTable.length, i);
+    const ehkIndex = record.explicitHashKeyIndex ?? NO_EXPLICIT_HASH_KEY;
+    partitionKeyIndexes[i] = record.partitionKeyIndex;
+    explicitHashKeyIndexes[i] = ehkIndex;
+    protobufSize += recordFieldSize(record.partitionKeyIndex, ehkIndex, record.data.byteLength);
+  }
+
+  return writeEnvelope({
+    protobufSize,
+    partitionKeys: partitionKeyTable,
+    partitionKeyByteLengths,
+    explicitHashKeys: explicitHashKeyTable,
+    explicitHashKeyByteLengths,
+    records,
+    partitionKeyIndexes,
+    explicitHashKeyIndexes,
+  });
+}
