@@ -8,7 +8,7 @@ import { defineConfig, type Options } from 'tsup';
  * importer its own resolution and load), and users get no second protobufjs. p-queue also ships ESM
  * only, which CommonJS on Node < 20.19 cannot require.
  */
-const inlined = ['p-queue', 'eventemitter3', 'p-timeout', 'protobufjs', /^@protobufjs\//];
+const inlined = ['p-queue', 'eventemitter3', 'p-timeout', 'protobufjs', /^@protobufjs\//, 'pino-abstract-transport', 'split2'];
 
 /**
  * protobufjs/minimal uses the `long` package when it can require it; loading `long` compiles a
@@ -27,11 +27,18 @@ export default defineConfig([
   {
     // decode and encode are entries only to give them chunks of their own: a bundler then drops
     // the decode chunk, and protobufjs with it, from a program that never decodes
-    // (package.json says sideEffects: false). Only index is public.
-    entry: { index: 'src/index.ts', decode: 'src/aggregation/decode.ts', encode: 'src/aggregation/encode.ts' },
+    // (package.json says sideEffects: false). Public: index, pino (`shardline/pino`) and cli (the
+    // `shardline` command, ESM only).
+    entry: {
+      index: 'src/index.ts',
+      decode: 'src/aggregation/decode.ts',
+      encode: 'src/aggregation/encode.ts',
+      pino: 'src/pino.ts',
+      cli: 'src/cli/main.ts',
+    },
     format: ['esm'],
     outDir: 'dist/esm',
-    dts: { entry: { index: 'src/index.ts' } },
+    dts: { entry: { index: 'src/index.ts', pino: 'src/pino.ts' } },
     splitting: true,
     sourcemap: true,
     clean: true,
@@ -43,7 +50,7 @@ export default defineConfig([
     onSuccess: async () => writeThirdPartyLicenses('dist/esm'),
   },
   {
-    entry: { index: 'src/index.ts' },
+    entry: { index: 'src/index.ts', pino: 'src/pino.ts' },
     format: ['cjs'],
     outDir: 'dist/cjs',
     dts: true,

@@ -12,23 +12,21 @@ import { KinesisProducer } from 'shardline';
 
 const producer = new KinesisProducer({ streamName: process.env.STREAM_NAME ?? 'logs' });
 
-let lines = 0;
-let failed = 0;
-// The producer fed by hand: before each put(), ready() waits while the producer holds
-// maxOutstandingRecords or maxOutstandingBytes, so memory stays bounded however fast lines come.
-// Planned: producer.writable() (a Writable taking records) and putAll() will replace this loop
-// with one pipeline from stdin's lines into the producer.
-for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
-  if (line === '') continue;
-  await producer.ready();
-  const number = ++lines;
-  // Order does not matter for these lines: a key per line spreads them over every shard.
-  producer.put({ partitionKey: String(number), data: line }).catch((error: unknown) => {
-    failed++;
-    console.error(`line ${number} not written: ${String(error)}`);
-  });
+/** The non-empty lines of stdin. */
+async function* lines(): AsyncGenerator<string> {
+  for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) if (line !== '') yield line;
 }
-// End of input: send what is still buffered, wait for every record, release the sockets.
+
+let numbered = 0;
+// putAll reads the lines only as fast as the producer takes them (memory stays bounded however
+// fast they come), gives each record's failure to onFailure, and resolves with the counts once
+// every record has settled. Order does not matter for these lines: a key per line spreads them
+// over every shard.
+const summary = await producer.putAll(lines(), {
+  toRecord: (line) => ({ partitionKey: String(++numbered), data: line }),
+  onFailure: (record, error) => console.error(`line ${record?.partitionKey ?? '?'} not written: ${String(error)}`),
+});
+// End of input: release the sockets.
 await producer.close();
-console.log(`shipped ${lines - failed} of ${lines} lines (${failed} failed)`);
-process.exitCode = failed === 0 ? 0 : 1;
+console.log(`shipped ${summary.put} of ${summary.put + summary.failed} lines (${summary.failed} failed)`);
+process.exitCode = summary.failed === 0 ? 0 : 1;

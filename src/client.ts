@@ -3,9 +3,8 @@
  */
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { KinesisClient } from '@aws-sdk/client-kinesis';
+import { KinesisClient, type KinesisClientConfig } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import type { ProducerOptions } from './config.js';
 
 /**
  * The part of an SDK v3 command shardline relies on: the output type its handler resolves to (which
@@ -38,7 +37,7 @@ export interface KinesisClientLike {
  * docs/architecture.md for the measurements behind that choice.
  */
 export function createKinesisClient(
-  options: Pick<ProducerOptions, 'region' | 'endpoint' | 'credentials'>,
+  options: { readonly region?: string | undefined; readonly endpoint?: string | undefined; readonly credentials?: KinesisClientConfig['credentials'] | undefined },
   maxConnections: number,
   requestTimeout: number,
 ): KinesisClient {

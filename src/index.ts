@@ -40,3 +40,11 @@ export {
 } from './sharding/index.js';
 export { RateLimiter, type RateLimiterOptions } from './batching/index.js';
 export { RetryPolicy, type FailureKind, type Failure } from './retry/index.js';
+export type {
+  RecordWritable,
+  WritableOptions,
+  PutAllOptions,
+  ShippingOptions,
+  ShippingSummary,
+  ShippingFailure,
+} from './shipping/index.js';

@@ -9,7 +9,7 @@
  * exactly once: `#settle` is the only place that removes a record from `#outstanding`, and the
  * record is resolved or rejected only when that removal happened.
  */
-import { Sender, StreamRouter, type Settlement } from './batching/index.js';
+import { Sender, StreamRouters, type StreamRouter, type Settlement } from './batching/index.js';
 import { createKinesisClient, warnAboutClient, type KinesisClientLike } from './client.js';
 import { resolveConfig, type ProducerOptions, type ResolvedConfig } from './config.js';
 import { BackpressureError, ProducerClosedError, UserRecordFailedError } from './errors.js';
@@ -17,11 +17,9 @@ import { Counters, type ProducerMetrics } from './metrics.js';
 import { addAttempt, pendingRecord, submit, type KinesisRecord, type PendingRecord, type PutResult, type RecordSink, type UserRecord } from './records.js';
 import { RetryPolicy, RetryScheduler } from './retry/index.js';
 import { Scheduler, now } from './scheduler.js';
-import { HashKeyCache, StreamView, type StreamStatus } from './sharding/index.js';
-import { validateRecordObject, validateStreamRef, validateUserRecord } from './validation.js';
-
-/** Longest a record let out by a shard's rate limit waits for others to share its request. */
-const RELEASE_COALESCE_MS = 20;
+import { HashKeyCache, type StreamStatus } from './sharding/index.js';
+import { createWritable, putAll, submitterOf, type PutAllOptions, type RecordWritable, type ShippingSummary, type WritableOptions } from './shipping/index.js';
+import { validateRecordObject, validateUserRecord } from './validation.js';
 
 /**
  * A Kinesis producer: `put()` user records, `await` their results. Records bound for the same shard
@@ -39,11 +37,11 @@ export class KinesisProducer {
   readonly #client: KinesisClientLike;
   readonly #ownsClient: boolean;
   readonly #counters = new Counters();
-  readonly #scheduler = new Scheduler((t) => this.#tick(t));
+  readonly #scheduler = new Scheduler((t) => Math.min(this.#retries.due(t), this.#streams.due(t)));
   readonly #sender: Sender;
   readonly #retries: RetryScheduler;
   readonly #hashKeys: HashKeyCache;
-  readonly #streams = new Map<string, StreamRouter>();
+  readonly #streams: StreamRouters;
   #defaultStream: StreamRouter | undefined;
   /** Unsettled records in arrival order: the first is the oldest. */
   readonly #outstanding = new Set<PendingRecord>();
@@ -72,8 +70,17 @@ export class KinesisProducer {
       wakeAt: (deadline) => this.#scheduler.wakeAt(deadline),
     });
     this.#hashKeys = new HashKeyCache(config.hashKeyCacheSize);
+    this.#streams = new StreamRouters({
+      client: this.#client,
+      config,
+      sender: this.#sender,
+      retries: this.#retries,
+      settlement: this.#settlement,
+      wakeAt: (deadline) => this.#scheduler.wakeAt(deadline),
+      flushing: () => this.#flushing > 0,
+    });
     if (config.streamName !== undefined || config.streamARN !== undefined) {
-      this.#defaultStream = this.#stream(config.streamName, config.streamARN);
+      this.#defaultStream = this.#streams.get(config.streamName, config.streamARN);
     }
   }
 
@@ -95,12 +102,10 @@ export class KinesisProducer {
 
   /** What the producer knows of a stream it has written to (by default, of its default stream). */
   streamStatus(stream: { streamName?: string; streamARN?: string } = {}): StreamStatus | undefined {
-    const router =
-      stream.streamName === undefined && stream.streamARN === undefined
-        ? this.#defaultStream
-        : this.#streams.get(streamKey(stream.streamName, stream.streamARN));
-    return router?.view.status();
+    if (stream.streamName === undefined && stream.streamARN === undefined) return this.#defaultStream?.view.status();
+    return this.#streams.status(stream.streamName, stream.streamARN);
   }
+
 
   /**
    * Puts a user record. Resolves once it is written, with its shard and sequence number; rejects
@@ -123,6 +128,28 @@ export class KinesisProducer {
     });
   }
 
+  /**
+   * An object-mode `Writable` that puts every chunk (user records, or anything with `toRecord`),
+   * waiting for room while the producer is at its bounds (`pipeline()` stops pulling; no chunk is
+   * dropped). `'finish'` comes once every record has settled, with `summary` (`put`, `failed`,
+   * `failedByCode`) final. A failed chunk is counted, given to `onFailure` and emitted as
+   * `'failure'`; it destroys the stream only with `stopOnFailure`. See docs/log-shipping.md.
+   */
+  writable<T = UserRecord>(options?: WritableOptions<T>): RecordWritable {
+    return createWritable(submitterOf(this), options);
+  }
+
+  /**
+   * Puts every item of a sync or async iterable (user records, or anything with `toRecord`), read
+   * only as fast as the producer takes them, and resolves once each has settled with `{ put,
+   * failed, failedByCode }`: the fast path, no promise per record. Failures are counted and given
+   * to `onFailure`; with `stopOnFailure` the first rejects the call once what was taken has settled,
+   * as does a source that throws. See docs/log-shipping.md.
+   */
+  putAll<T = UserRecord>(source: Iterable<T> | AsyncIterable<T>, options?: PutAllOptions<T>): Promise<ShippingSummary> {
+    return putAll(submitterOf(this), source, options);
+  }
+
   /** Accepts a record whose outcome goes to `sink`; throws at once what `put()` rejects with at once. */
   [submit](record: UserRecord, sink: RecordSink): void {
     const pending = this.#accept(record);
@@ -138,8 +165,8 @@ export class KinesisProducer {
     const config = this.#config;
     const stream =
       record.streamName === undefined && record.streamARN === undefined
-        ? (this.#defaultStream ??= this.#stream(config.streamName, config.streamARN))
-        : this.#stream(record.streamName, record.streamARN);
+        ? (this.#defaultStream ??= this.#streams.get(config.streamName, config.streamARN))
+        : this.#streams.get(record.streamName, record.streamARN);
     const maxSize = Math.min(config.maxUserRecordSize, stream.view.capabilities?.maxRecordSize ?? Infinity);
     const valid = validateUserRecord(record, maxSize);
     const size = valid.data.length + valid.partitionKeyBytes;
@@ -179,7 +206,7 @@ export class KinesisProducer {
     this.#flushing++;
     try {
       const t = now();
-      for (const stream of this.#streams.values()) stream.sendAll(t);
+      this.#streams.sendAll(t);
       // What the rate limits hold back is let out by the timer as they allow.
       this.#scheduler.wakeAt(t);
       await new Promise<void>((resolve) => {
@@ -200,7 +227,7 @@ export class KinesisProducer {
     await this.flush();
     await this.#sender.onIdle();
     this.#scheduler.stop();
-    for (const stream of this.#streams.values()) stream.view.close();
+    this.#streams.close();
     if (this.#ownsClient) this.#client.destroy();
   }
 
@@ -287,47 +314,4 @@ export class KinesisProducer {
       }
     }
   }
-
-  // ---- wiring -------------------------------------------------------------------------------------
-
-  /** The stream's router, made (and the stream's learning started) on first use. */
-  #stream(streamName: string | undefined, streamARN: string | undefined): StreamRouter {
-    const key = streamKey(streamName, streamARN);
-    const known = this.#streams.get(key);
-    if (known !== undefined) return known;
-    validateStreamRef({ streamName, streamARN });
-    const config = this.#config;
-    const view = new StreamView({
-      client: this.#client,
-      streamName,
-      streamARN,
-      aggregationEnabled: config.aggregationEnabled,
-      shardMapRefreshInterval: config.shardMapRefreshInterval,
-      requestTimeout: config.requestTimeout,
-      onChange: () => router.onStreamChange(now()),
-    });
-    const router: StreamRouter = new StreamRouter({
-      view,
-      config,
-      shardBuffer: { ...config, releaseCoalesce: Math.min(config.recordMaxBufferedTime, RELEASE_COALESCE_MS) },
-      sender: this.#sender,
-      retries: this.#retries,
-      settlement: this.#settlement,
-      wakeAt: (deadline) => this.#scheduler.wakeAt(deadline),
-      flushing: () => this.#flushing > 0,
-    });
-    this.#streams.set(key, router);
-    return router;
-  }
-
-  /** The single timer's pass: retries due, then every stream's held records, buffers and collector. */
-  #tick(t: number): number {
-    let next = this.#retries.due(t);
-    for (const stream of this.#streams.values()) next = Math.min(next, stream.due(t));
-    return next;
-  }
-}
-
-function streamKey(streamName: string | undefined, streamARN: string | undefined): string {
-  return `${streamName ?? ''}\n${streamARN ?? ''}`;
 }

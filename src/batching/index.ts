@@ -9,3 +9,4 @@ export { RateLimiter, SHARD_BYTES_PER_SECOND, SHARD_RECORDS_PER_SECOND, type Rat
 export { Sender, type SendOutcomes, type SendTarget, type SenderOptions } from './sender.js';
 export { ShardBuffer, type ShardBufferOptions, type ShardBufferOutput } from './shard-buffer.js';
 export { StreamRouter, type Settlement, type StreamRouterOptions } from './stream-router.js';
+export { StreamRouters, type StreamRoutersOptions } from './stream-routers.js';

@@ -1,0 +1,87 @@
+/**
+ * The producer's streams: one {@link StreamRouter} (with its {@link StreamView}) per stream named,
+ * made on first use.
+ */
+import type { KinesisClientLike } from '../client.js';
+import type { ResolvedConfig } from '../config.js';
+import type { RetryScheduler } from '../retry/index.js';
+import { now } from '../scheduler.js';
+import { StreamView, type StreamStatus } from '../sharding/index.js';
+import { validateStreamRef } from '../validation.js';
+import type { Sender } from './sender.js';
+import { StreamRouter, type Settlement } from './stream-router.js';
+
+/** Longest a record let out by a shard's rate limit waits for others to share its request. */
+const RELEASE_COALESCE_MS = 20;
+
+/** What every stream's router is wired to. */
+export interface StreamRoutersOptions {
+  readonly client: KinesisClientLike;
+  readonly config: ResolvedConfig;
+  readonly sender: Sender;
+  readonly retries: RetryScheduler;
+  readonly settlement: Settlement;
+  readonly wakeAt: (deadline: number) => void;
+  readonly flushing: () => boolean;
+}
+
+/** The routers of every stream a producer writes to, by stream name and ARN. */
+export class StreamRouters {
+  readonly #options: StreamRoutersOptions;
+  readonly #routers = new Map<string, StreamRouter>();
+
+  constructor(options: StreamRoutersOptions) {
+    this.#options = options;
+  }
+
+  /** The stream's router, made (and the stream's learning started) on first use; validates a new stream reference. */
+  get(streamName: string | undefined, streamARN: string | undefined): StreamRouter {
+    const key = streamKey(streamName, streamARN);
+    const known = this.#routers.get(key);
+    if (known !== undefined) return known;
+    validateStreamRef({ streamName, streamARN });
+    const { config, client } = this.#options;
+    const view = new StreamView({
+      client,
+      streamName,
+      streamARN,
+      aggregationEnabled: config.aggregationEnabled,
+      shardMapRefreshInterval: config.shardMapRefreshInterval,
+      requestTimeout: config.requestTimeout,
+      onChange: () => router.onStreamChange(now()),
+    });
+    const router: StreamRouter = new StreamRouter({
+      ...this.#options,
+      view,
+      shardBuffer: { ...config, releaseCoalesce: Math.min(config.recordMaxBufferedTime, RELEASE_COALESCE_MS) },
+    });
+    this.#routers.set(key, router);
+    return router;
+  }
+
+  /** What the producer knows of a stream it has written to; undefined for one it has not. */
+  status(streamName: string | undefined, streamARN: string | undefined): StreamStatus | undefined {
+    return this.#routers.get(streamKey(streamName, streamARN))?.view.status();
+  }
+
+  /** Moves on what every stream has due at `t`; returns the next deadline (Infinity for none). */
+  due(t: number): number {
+    let next = Infinity;
+    for (const router of this.#routers.values()) next = Math.min(next, router.due(t));
+    return next;
+  }
+
+  /** Sends every stream's buffers now (rate limits still hold). */
+  sendAll(t: number): void {
+    for (const router of this.#routers.values()) router.sendAll(t);
+  }
+
+  /** Stops every stream's metadata reads and refreshes. */
+  close(): void {
+    for (const router of this.#routers.values()) router.view.close();
+  }
+}
+
+function streamKey(streamName: string | undefined, streamARN: string | undefined): string {
+  return `${streamName ?? ''}\n${streamARN ?? ''}`;
+}
