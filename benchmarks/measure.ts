@@ -13,7 +13,7 @@ import { startFaultProxy } from '../test/support/fault-proxy.js';
 import { localClient } from '../test/support/servers.js';
 import { equalShards } from './instant-kinesis.js';
 import { report } from './processes.js';
-import { driveProducer, figures, recordMaker, round, yieldToLoop, type BenchRecord, type RunFigures } from './workload.js';
+import { drivePutAll, driveProducer, figures, recordMaker, round, yieldToLoop, type BenchRecord, type RunFigures } from './workload.js';
 
 /** Records of one size, written with 1,000 (or `keys`) partition keys. */
 interface Workload {
@@ -35,6 +35,8 @@ export interface ProducerJob extends Workload {
   readonly rateLimit: number | undefined;
   readonly window: number;
   readonly windowBytes: number;
+  /** How records are fed: `put()` and a promise each (the window bounds what is unsettled), or `putAll()`. */
+  readonly entry?: 'put' | 'putAll';
 }
 
 /**
@@ -165,11 +167,13 @@ async function runProducer(job: ProducerJob): Promise<ProducerResult> {
     aggregationEnabled: job.aggregation,
     ...(job.rateLimit !== undefined && { rateLimit: job.rateLimit }),
   });
+  const drive = (count: number): Promise<RunFigures> =>
+    job.entry === 'putAll' ? drivePutAll(producer, make, count, job.size) : driveProducer(producer, make, count, job.size, job.window, job.windowBytes);
   try {
-    await driveProducer(producer, make, job.warmup, job.size, job.window, job.windowBytes);
+    await drive(job.warmup);
     return await measured(baselineRssMB, async () => {
       const before = producer.metrics;
-      const run = await driveProducer(producer, make, job.count, job.size, job.window, job.windowBytes);
+      const run = await drive(job.count);
       const after = producer.metrics;
       const kinesisRecords = after.kinesisRecordsPut - before.kinesisRecordsPut;
       return {

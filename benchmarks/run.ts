@@ -117,6 +117,8 @@ interface PipelineRow extends ProducerResult {
   readonly label: string;
   readonly size: number;
   readonly peers: readonly { readonly peer: (typeof PEERS)[number]; readonly result: PlainResult }[];
+  /** The same records through `putAll()`: no promise per record. */
+  readonly putAll: ProducerResult;
 }
 
 const PIPELINE: readonly { size: number; count: number }[] = [
@@ -132,18 +134,20 @@ const pipeline: PipelineRow[] = await withServer('instant', async (server) => {
     const records = { endpoint: server.endpoint, streamName: STREAM, size, keys: KEYS, count, warmup: Math.round(count / 5) };
     const job: ProducerJob = { kind: 'producer', aggregation: true, rateLimit: NO_RATE_LIMIT, window: WINDOW, windowBytes: WINDOW_BYTES, ...records };
     const clients = PEERS;
-    const runs = { shardline: [] as ProducerResult[], peers: clients.map((): PlainResult[] => []) };
+    const runs = { shardline: [] as ProducerResult[], putAll: [] as ProducerResult[], peers: clients.map((): PlainResult[] => []) };
     // Interleaved, so that drift (other load, CPU frequency) touches shardline and its peers alike.
     for (let r = 0; r < REPEATS; r++) {
       progress(`pipeline ${label} × ${int(count)}: shardline`);
       runs.shardline.push(await measureInChild<ProducerResult>(job));
+      progress(`pipeline ${label} × ${int(count)}: shardline putAll`);
+      runs.putAll.push(await measureInChild<ProducerResult>({ ...job, entry: 'putAll' }));
       for (const [i, peer] of clients.entries()) {
         progress(`pipeline ${label} × ${int(count)}: ${peer.name}`);
         runs.peers[i]!.push(await measureInChild<PlainResult>({ ...SDK_CALLS, awsKinesisAgg: peer.awsKinesisAgg, ...records }));
       }
     }
     const result = medianRun(runs.shardline);
-    rows.push({ label, size, ...result, peers: clients.map((peer, i) => ({ peer, result: medianRun(runs.peers[i]!) })) });
+    rows.push({ label, size, ...result, putAll: medianRun(runs.putAll), peers: clients.map((peer, i) => ({ peer, result: medianRun(runs.peers[i]!) })) });
   }
   return rows;
 }, PIPELINE_SHARDS);
@@ -248,7 +252,8 @@ console.log(
       'shardline ÷ this',
     ],
     pipeline.flatMap((r) => [
-      [r.label, 'shardline', ...pipelineCells(r), ''],
+      [r.label, 'shardline, put() each', ...pipelineCells(r), ''],
+      ['', `shardline, putAll() (${times(r.putAll.recordsPerSecond / r.recordsPerSecond)} put())`, ...pipelineCells(r.putAll), times(r.recordsPerSecond / r.putAll.recordsPerSecond)],
       ...r.peers.map(({ peer, result }) => [
         '',
         result.failed > 0 ? `${peer.name} (${int(result.failed)} FAILED)` : peer.name,
@@ -356,6 +361,7 @@ const dump = {
     aggregationRatio: r.aggregationRatio,
     peakRssMB: r.peakRssMB,
     loopDelayP99Ms: r.loopDelayP99Ms,
+    putAll: { recordsPerSecond: r.putAll.recordsPerSecond, megabytesPerSecond: r.putAll.megabytesPerSecond, loopDelayP99Ms: r.putAll.loopDelayP99Ms, overPut: Math.round((100 * r.putAll.recordsPerSecond) / r.recordsPerSecond) / 100 },
     peers: Object.fromEntries(
       r.peers.map(({ peer, result }) => [peer.id, { ...brief(result), shardlineRatio: Math.round((100 * r.recordsPerSecond) / result.recordsPerSecond) / 100 }]),
     ),
