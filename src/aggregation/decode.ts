@@ -8,8 +8,6 @@
 import protobuf from 'protobufjs/minimal.js';
 import { DecodeError } from '../errors.js';
 import {
-  ENVELOPE_OVERHEAD,
-  MAGIC,
   MAGIC_LENGTH,
   MD5_LENGTH,
   TAG_DATA,
@@ -21,7 +19,7 @@ import {
   TAG_TAGS,
   TAG_TAG_KEY,
   TAG_TAG_VALUE,
-  md5,
+  looksLikeEnvelope,
 } from './format.js';
 
 const { Reader } = protobuf;
@@ -188,20 +186,6 @@ function parseAggregatedRecord(protobufBytes: Buffer): ParsedAggregatedRecord {
   return { partitionKeys, explicitHashKeys, records };
 }
 
-/** Whether `data` has the envelope's shape: magic, then more than 16 bytes, and a matching MD5. */
-function hasEnvelopeShape(data: Buffer): boolean {
-  if (data.length <= ENVELOPE_OVERHEAD) return false;
-  for (let i = 0; i < MAGIC_LENGTH; i++) {
-    if (data[i] !== MAGIC[i]) return false;
-  }
-  const protobufEnd = data.length - MD5_LENGTH;
-  const digest = md5(data.subarray(MAGIC_LENGTH, protobufEnd));
-  for (let i = 0; i < MD5_LENGTH; i++) {
-    if (digest[i] !== data[protobufEnd + i]) return false;
-  }
-  return true;
-}
-
 function lookUp(table: readonly string[], index: number, what: string, subSequenceNumber: number): string {
   const value = index < table.length ? table[index] : undefined;
   if (value === undefined) {
@@ -241,7 +225,7 @@ export function decodeRecord(data: Uint8Array, partitionKey: string, explicitHas
   try {
     if (!(data instanceof Uint8Array)) throw new DecodeError('record data must be a Uint8Array');
     const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    if (!hasEnvelopeShape(bytes)) return plainRecord(data, partitionKey, explicitHashKey);
+    if (!looksLikeEnvelope(bytes)) return plainRecord(data, partitionKey, explicitHashKey);
 
     let parsed: ParsedAggregatedRecord;
     try {

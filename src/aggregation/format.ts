@@ -108,3 +108,20 @@ export function md5(bytes: Uint8Array): Uint8Array {
   if (typeof oneShotHash === 'function') return crypto.hash('md5', bytes, 'buffer');
   return crypto.createHash('md5').update(bytes).digest();
 }
+
+/**
+ * Whether `data` has an envelope's shape, the KCL's first tests: the magic, more than 16 bytes
+ * after it, and an MD5 trailer matching what lies between. (The KCL then parses the protobuf.)
+ */
+export function looksLikeEnvelope(data: Uint8Array): boolean {
+  if (data.length <= ENVELOPE_OVERHEAD) return false;
+  for (let i = 0; i < MAGIC_LENGTH; i++) {
+    if (data[i] !== MAGIC[i]) return false;
+  }
+  const protobufEnd = data.length - MD5_LENGTH;
+  const digest = md5(data.subarray(MAGIC_LENGTH, protobufEnd));
+  for (let i = 0; i < MD5_LENGTH; i++) {
+    if (digest[i] !== data[protobufEnd + i]) return false;
+  }
+  return true;
+}

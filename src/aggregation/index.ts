@@ -15,10 +15,11 @@ export {
   ENVELOPE_OVERHEAD,
   KPL_MAGIC,
   lengthDelimitedSize,
+  looksLikeEnvelope,
   NO_EXPLICIT_HASH_KEY,
   recordFieldSize,
   varintSize,
 } from './format.js';
-export { envelopeOfOne, looksLikeEnvelope } from './lookalike.js';
+export { envelopeOfOne } from './lookalike.js';
 export { encodeAggregatedRecord, type EncodableRecord } from './encode.js';
 export { decodeRecord, type DecodedRecord, type DeaggregatedRecord, type RecordTag } from './decode.js';

@@ -3,26 +3,17 @@
  * made on first use.
  */
 import type { KinesisClientLike } from '../client.js';
-import type { ResolvedConfig } from '../config.js';
-import type { RetryScheduler } from '../retry/index.js';
 import { now } from '../scheduler.js';
 import { StreamView, type StreamStatus } from '../sharding/index.js';
 import { validateStreamRef } from '../validation.js';
-import type { Sender } from './sender.js';
-import { StreamRouter, type Settlement } from './stream-router.js';
+import { StreamRouter, type StreamRouterOptions } from './stream-router.js';
 
 /** Longest a record let out by a shard's rate limit waits for others to share its request. */
 const RELEASE_COALESCE_MS = 20;
 
-/** What every stream's router is wired to. */
-export interface StreamRoutersOptions {
+/** What every stream's router is wired to, and the client its stream is read with. */
+export interface StreamRoutersOptions extends Omit<StreamRouterOptions, 'view' | 'shardBuffer'> {
   readonly client: KinesisClientLike;
-  readonly config: ResolvedConfig;
-  readonly sender: Sender;
-  readonly retries: RetryScheduler;
-  readonly settlement: Settlement;
-  readonly wakeAt: (deadline: number) => void;
-  readonly flushing: () => boolean;
 }
 
 /** The routers of every stream a producer writes to, by stream name and ARN. */
