@@ -19,8 +19,9 @@ export function int(value: number): string {
   return Math.round(value).toLocaleString('en-US');
 }
 
-/** A number with `digits` decimals. */
-export function dec(value: number, digits = 1): string {
+/** A number with `digits` decimals; `—` for a figure not measured (NaN, which JSON carries as null). */
+export function dec(value: number | null, digits = 1): string {
+  if (value === null || !Number.isFinite(value)) return '—';
   return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
