@@ -193,6 +193,11 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
       this.#judge(record, shardId, sequenceNumber, start, end);
       return;
     }
+    this.#delivered(record, shardId, sequenceNumber, start, end);
+  }
+
+  /** The record is where a KCL reads it: the shard's rate may climb, and its user records resolve. */
+  #delivered(record: KinesisRecord, shardId: string, sequenceNumber: string, start: number, end: number): void {
     this.#limiterOf(record)?.onSuccess(end);
     this.#settlement.succeed(record, shardId, sequenceNumber, start, end);
   }
@@ -216,10 +221,8 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
   /** Counts an envelope delivered only if the receiving shard holds every one of its records' keys (the KCL's rule). */
   #judge(record: KinesisRecord, shardId: string, sequenceNumber: string, start: number, end: number): void {
     this.view.judgeReceivingShard(shardId, record.userRecords, (holdsAll) => {
-      if (holdsAll) {
-        this.#limiterOf(record)?.onSuccess(end);
-        this.#settlement.succeed(record, shardId, sequenceNumber, start, end);
-      } else {
+      if (holdsAll) this.#delivered(record, shardId, sequenceNumber, start, end);
+      else {
         const message = `written to ${shardId}, which does not hold every aggregated record's hash key`;
         this.failed(record, { kind: 'transient', code: 'WrongShard', message }, start, end);
       }
