@@ -10,18 +10,10 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../../src/index.js';
 import { useKinesis } from '../support/harness.js';
 import { countIds, readStream, tallyIds } from '../support/read-stream.js';
-import { createStream } from '../support/servers.js';
 import { CLI_MAIN, runCli, runScript, startCli, waitFor } from './run-cli.js';
 
 const kinesis = useKinesis({ proxySeed: 3 });
 const dir = mkdtempSync(join(tmpdir(), 'shardline-cli-'));
-let streamCounter = 0;
-
-async function newStream(shards: number): Promise<string> {
-  const name = `cli-${++streamCounter}`;
-  await createStream(kinesis.admin, name, shards);
-  return name;
-}
 
 function lines(from: number, to: number, line: (i: number) => string = (i) => `${i}|plain line ${i}`): string {
   let text = '';
@@ -35,7 +27,7 @@ async function idsInStream(streamName: string): Promise<Map<string, number>> {
 
 describe('shardline CLI', () => {
   it('puts NDJSON from standard input keyed by a field, dead-letters bad lines and exits 1', async () => {
-    const streamName = await newStream(4);
+    const streamName = await kinesis.newStream(4);
     const deadLetter = join(dir, 'stdin.dead.ndjson');
     let input = lines(0, 20_000, (i) => JSON.stringify({ id: `${i}|`, user: { name: `u${i % 50}` } }));
     input += 'not json\n{"user":{}}\n\n';
@@ -61,7 +53,7 @@ describe('shardline CLI', () => {
   });
 
   it('spreads plain lines over every shard with random keys, and exits 0', async () => {
-    const streamName = await newStream(4);
+    const streamName = await kinesis.newStream(4);
     const run = await runCli(['--stream-name', streamName, '--endpoint', kinesis.server.endpoint], lines(0, 8000));
     expect(run.code).toBe(0);
     expect(run.stderr).toMatch(/8000 records put, 0 failed/);
@@ -74,7 +66,7 @@ describe('shardline CLI', () => {
   });
 
   it('follows a file across rotation and truncation, as tail -F does, until SIGTERM', async () => {
-    const streamName = await newStream(2);
+    const streamName = await kinesis.newStream(2);
     const file = join(dir, 'app.log');
     writeFileSync(file, lines(0, 1000));
     const run = startCli(['--stream-name', streamName, '--endpoint', kinesis.server.endpoint, '--follow', '--json', file]);
@@ -100,7 +92,7 @@ describe('shardline CLI', () => {
   });
 
   it('on SIGTERM mid-run puts or dead-letters every line it read, each once', async () => {
-    const streamName = await newStream(2);
+    const streamName = await kinesis.newStream(2);
     const deadLetter = join(dir, 'sigterm.dead.ndjson');
     const run = startCli([
       '--stream-name', streamName, '--endpoint', kinesis.proxy.endpoint, '--json', '--dead-letter', deadLetter,
@@ -137,7 +129,7 @@ describe('shardline CLI', () => {
 
   // `script` (util-linux) runs the CLI with a terminal for its output, as a user at a shell sees it.
   it.skipIf(!existsSync('/usr/bin/script'))('shows one progress line, rewritten at most twice a second, on a terminal', async () => {
-    const streamName = await newStream(1);
+    const streamName = await kinesis.newStream(1);
     const file = join(dir, 'progress.log');
     writeFileSync(file, lines(0, 4000, (i) => `${i}|${'x'.repeat(100)}`));
     // One key at 10 % of a shard's 1 MiB/s: about 4 s for these 400 KB.
@@ -157,7 +149,7 @@ describe('shardline CLI', () => {
     const help = await runCli(['--help']);
     expect(help.code).toBe(0);
     for (const option of Object.keys(DEFAULTS)) expect(help.stdout).toContain(`--${option.replace(/[A-Z]+/g, (c) => `-${c.toLowerCase()}`)} `);
-    const streamName = await newStream(1);
+    const streamName = await kinesis.newStream(1);
     const config = join(dir, 'config.json');
     writeFileSync(config, JSON.stringify({ streamName, endpoint: kinesis.server.endpoint, aggregationEnabled: false }));
     const unaggregated = await runCli(['--config', config, '--json'], lines(0, 300));

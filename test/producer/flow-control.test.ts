@@ -9,16 +9,9 @@ import { SplitShardCommand } from '@aws-sdk/client-kinesis';
 import { BackpressureError, KinesisProducer, UserRecordFailedError, ValidationError, type ProducerOptions, type PutResult } from '../../src/index.js';
 import { countIds, readStream, tallyIds } from '../support/read-stream.js';
 import { useKinesis } from '../support/harness.js';
-import { createStream, localClient, startFakeKinesis, type FakeKinesis } from '../support/servers.js';
+import { localClient, startFakeKinesis, type FakeKinesis } from '../support/servers.js';
 
 const kinesis = useKinesis({ proxySeed: 11 });
-let streams = 0;
-
-async function newStream(shards: number): Promise<string> {
-  const name = `flow-${++streams}`;
-  await createStream(kinesis.admin, name, shards);
-  return name;
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -97,7 +90,7 @@ const mib = (bytesPerSecond: number): string => (bytesPerSecond / 1024 / 1024).t
 
 describe('per-shard rate limiting', () => {
   it('fills a shard saturated at its real limits with few throttles, and loses nothing', async () => {
-    const streamName = await newStream(1);
+    const streamName = await kinesis.newStream(1);
     const producer = new KinesisProducer({ streamName, client: localClient(kinesis.proxy.endpoint) });
     const m = await saturate(streamName, [producer], 1.25, 14, 6);
     console.log(
@@ -109,7 +102,7 @@ describe('per-shard rate limiting', () => {
   }, 60_000);
 
   it('starts on a saturated shard without a burst of throttling: under 2 % throttled over the whole run', async () => {
-    const streamName = await newStream(1);
+    const streamName = await kinesis.newStream(1);
     const producer = new KinesisProducer({ streamName, client: localClient(kinesis.proxy.endpoint) });
     const m = await saturate(streamName, [producer], 1.25, 11, 0);
     console.log(
@@ -121,7 +114,7 @@ describe('per-shard rate limiting', () => {
   }, 60_000);
 
   it('converges when two producers share a shard: the shard stays full, neither storms nor starves', async () => {
-    const streamName = await newStream(1);
+    const streamName = await kinesis.newStream(1);
     const producers = [0, 1].map(() => new KinesisProducer({ streamName, client: localClient(kinesis.proxy.endpoint) }));
     const m = await saturate(streamName, producers, 1.6, 16, 8);
     console.log(
@@ -134,7 +127,7 @@ describe('per-shard rate limiting', () => {
   }, 60_000);
 
   it('lets held records out in TTL order and fails those whose TTL runs out while held', async () => {
-    const streamName = await newStream(1);
+    const streamName = await kinesis.newStream(1);
     // rateLimit 1 %: 10 records/s a shard, a bucket of 10 to start with; raw records of 1 KiB.
     const producer = new KinesisProducer({
       streamName,
@@ -164,7 +157,7 @@ describe('per-shard rate limiting', () => {
 
 describe('backpressure', () => {
   it('keeps what it holds within its bounds when fed 10x faster than the endpoint accepts; loses nothing', async () => {
-    const streamName = await newStream(2);
+    const streamName = await kinesis.newStream(2);
     // The endpoint takes 100 KiB/s a shard; the feeder tries ten times that.
     const accepts = 2 * 100 * 1024;
     kinesis.proxy.setFaults({ shardLimits: { recordsPerSecond: 1000, bytesPerSecond: accepts / 2 } });
@@ -233,7 +226,7 @@ describe('backpressure', () => {
 
 describe('stream capabilities', () => {
   it('never aggregates for a stream that distributes records itself (RecordDistributionStrategy AUTO)', async () => {
-    const streamName = await newStream(2);
+    const streamName = await kinesis.newStream(2);
     kinesis.proxy.setFaults({ summaryPatch: { RecordDistributionStrategy: 'AUTO', StreamModeDetails: { StreamMode: 'ON_DEMAND' } } });
     const producer = new KinesisProducer({ streamName, client: localClient(kinesis.proxy.endpoint) });
     const results = await Promise.all(Array.from({ length: 500 }, (_, i) => producer.put({ partitionKey: `k${i % 10}`, data: `${i}|auto` })));
@@ -246,7 +239,7 @@ describe('stream capabilities', () => {
   });
 
   it('does not aggregate when the capabilities cannot be read, and says why', async () => {
-    const streamName = await newStream(2);
+    const streamName = await kinesis.newStream(2);
     kinesis.proxy.setFaults({ requestFailure: { kind: 'AccessDeniedException', rate: 1, operations: ['DescribeStreamSummary'] } });
     const warnings: (Error & { code?: string })[] = [];
     const onWarning = (warning: Error): void => void warnings.push(warning);
@@ -267,7 +260,7 @@ describe('stream capabilities', () => {
   });
 
   it('reads the capabilities again when the stream\'s shards change, and aggregates from then on', async () => {
-    const streamName = await newStream(1);
+    const streamName = await kinesis.newStream(1);
     kinesis.proxy.setFaults({ requestFailure: { kind: 'AccessDeniedException', rate: 1, operations: ['DescribeStreamSummary'] } });
     const producer = new KinesisProducer({ streamName, client: localClient(kinesis.proxy.endpoint), shardMapRefreshInterval: 100 });
     const before = await producer.put({ partitionKey: 'k', data: '0|before' });
@@ -288,7 +281,7 @@ describe('stream capabilities', () => {
   });
 
   it('aggregates once the capabilities are read, and bounds record size by the stream\'s', async () => {
-    const streamName = await newStream(1);
+    const streamName = await kinesis.newStream(1);
     kinesis.proxy.setFaults({ summaryPatch: { MaxRecordSizeInKiB: 64 } });
     const producer = new KinesisProducer({ streamName, client: localClient(kinesis.proxy.endpoint), maxUserRecordSize: 1024 * 1024 });
     const results = await Promise.all(Array.from({ length: 100 }, (_, i) => producer.put({ partitionKey: `k${i}`, data: `${i}|ok` })));
@@ -301,7 +294,7 @@ describe('stream capabilities', () => {
   });
 
   it('fails a too-large record that arrived before the stream\'s limit was known, and only that one', async () => {
-    const streamName = await newStream(1);
+    const streamName = await kinesis.newStream(1);
     kinesis.proxy.setFaults({ summaryPatch: { MaxRecordSizeInKiB: 64 } });
     const producer = new KinesisProducer({ streamName, client: localClient(kinesis.proxy.endpoint), maxUserRecordSize: 1024 * 1024 });
     const big = producer.put({ partitionKey: 'big', data: Buffer.alloc(100 * 1024) });
@@ -400,7 +393,7 @@ describe('request size on streams that take records over 1 MiB', () => {
 
 describe('latency', () => {
   it('delivers everything through a slow endpoint, each attempt taking the added latency', async () => {
-    const streamName = await newStream(2);
+    const streamName = await kinesis.newStream(2);
     kinesis.proxy.setFaults({ latencyMs: 300 });
     const producer = new KinesisProducer({ streamName, client: localClient(kinesis.proxy.endpoint) });
     const results = await Promise.all(Array.from({ length: 2000 }, (_, i) => producer.put({ partitionKey: `k${i % 50}`, data: `${i}|slow` })));

@@ -9,16 +9,9 @@ import { decimalToHashKey, hashKeyOfPartitionKey } from '../../src/sharding/inde
 import { mulberry32 } from '../support/fault-proxy.js';
 import { readStream } from '../support/read-stream.js';
 import { useKinesis } from '../support/harness.js';
-import { createStream, localClient } from '../support/servers.js';
+import { localClient } from '../support/servers.js';
 
 const kinesis = useKinesis();
-let streamCounter = 0;
-
-async function newStream(shards: number): Promise<string> {
-  const name = `producer-${++streamCounter}`;
-  await createStream(kinesis.admin, name, shards);
-  return name;
-}
 
 function producerFor(streamName: string, extra: Partial<ConstructorParameters<typeof KinesisProducer>[0]> = {}): KinesisProducer {
   return new KinesisProducer({ streamName, client: localClient(kinesis.server.endpoint), ...extra });
@@ -26,7 +19,7 @@ function producerFor(streamName: string, extra: Partial<ConstructorParameters<ty
 
 describe('KinesisProducer against kinesalite', () => {
   it('delivers 50,000 mixed records exactly once, each in the shard holding its hash key, as its promise said', async () => {
-    const streamName = await newStream(4);
+    const streamName = await kinesis.newStream(4);
     // Exactly once holds where no attempt is ambiguous. kinesalite on a busy machine can take
     // longer than the default 6 s for a 5 MiB request, and a timed-out request that landed is
     // retried (a duplicate, as promised): faults are the fault tests' subject, not this one's.
@@ -94,7 +87,7 @@ describe('KinesisProducer against kinesalite', () => {
   });
 
   it('sends every record raw with aggregation off', async () => {
-    const streamName = await newStream(2);
+    const streamName = await kinesis.newStream(2);
     const producer = producerFor(streamName, { aggregationEnabled: false });
     const results = await Promise.all(Array.from({ length: 600 }, (_, i) => producer.put({ partitionKey: `k${i % 20}`, data: `v${i}` })));
     await producer.close();
@@ -106,8 +99,8 @@ describe('KinesisProducer against kinesalite', () => {
   });
 
   it('writes to several streams through one producer', async () => {
-    const a = await newStream(1);
-    const b = await newStream(2);
+    const a = await kinesis.newStream(1);
+    const b = await kinesis.newStream(2);
     const producer = producerFor(a);
     const toA = await producer.put({ partitionKey: 'x', data: 'to-a' });
     const toB = await producer.put({ partitionKey: 'x', data: 'to-b', streamName: b });
@@ -121,7 +114,7 @@ describe('KinesisProducer against kinesalite', () => {
   });
 
   it('rejects bad input with a ValidationError naming the field, buffering nothing, and other records go through', async () => {
-    const streamName = await newStream(1);
+    const streamName = await kinesis.newStream(1);
     const producer = producerFor(streamName);
     const good = producer.put({ partitionKey: 'ok', data: 'fine' });
     const tooLong = producer.put({ partitionKey: 'k'.repeat(257), data: 'x' });
@@ -137,7 +130,7 @@ describe('KinesisProducer against kinesalite', () => {
   });
 
   it('flush() waits for every earlier record; close() flushes and later puts reject', async () => {
-    const streamName = await newStream(2);
+    const streamName = await kinesis.newStream(2);
     const producer = producerFor(streamName, { recordMaxBufferedTime: 60_000 });
     let settled = 0;
     const puts = Array.from({ length: 300 }, (_, i) => producer.put({ partitionKey: `k${i}`, data: 'x' }).then(() => settled++));
@@ -155,7 +148,7 @@ describe('KinesisProducer against kinesalite', () => {
   });
 
   it('reads back as itself a record whose data would pass for a KPL envelope, alone or too large to aggregate', async () => {
-    const streamName = await newStream(2);
+    const streamName = await kinesis.newStream(2);
     const producer = producerFor(streamName, { aggregationMaxSize: 1024 });
     const lookalike = (size: number) => encodeAggregatedRecord(['inner-a', 'inner-b'], [], [
       { partitionKeyIndex: 0, data: Buffer.alloc(size, 1) },
@@ -178,7 +171,7 @@ describe('KinesisProducer against kinesalite', () => {
   });
 
   it('sends a lone record once recordMaxBufferedTime has passed', async () => {
-    const streamName = await newStream(1);
+    const streamName = await kinesis.newStream(1);
     const producer = producerFor(streamName, { recordMaxBufferedTime: 200 });
     await producer.put({ partitionKey: 'warm-up', data: 'x' }); // the shard map is loaded now
     const started = performance.now();

@@ -8,16 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { KinesisProducer, type ProducerOptions, type PutResult } from '../../src/index.js';
 import { useKinesis } from '../support/harness.js';
 import { countIds, readStream, tallyIds } from '../support/read-stream.js';
-import { createStream, localClient } from '../support/servers.js';
+import { localClient } from '../support/servers.js';
 
 const kinesis = useKinesis({ proxySeed: 11 });
-let streams = 0;
-
-async function newStream(shards: number): Promise<string> {
-  const name = `start-${++streams}`;
-  await createStream(kinesis.admin, name, shards);
-  return name;
-}
 
 function producerFor(streamName: string, options: Partial<ProducerOptions> = {}): KinesisProducer {
   return new KinesisProducer({ streamName, client: localClient(kinesis.proxy.endpoint), ...options });
@@ -29,7 +22,7 @@ async function expectAllReadBack(streamName: string, count: number): Promise<voi
 
 describe('start-up: records put before the stream is known', () => {
   it('aggregates a synchronous loop of 50,000 puts made before any answer could be read', async () => {
-    const streamName = await newStream(4);
+    const streamName = await kinesis.newStream(4);
     const producer = producerFor(streamName);
     const promises: Promise<PutResult>[] = [];
     for (let i = 0; i < 50_000; i++) promises.push(producer.put({ partitionKey: `k${i % 1000}`, data: `${i}|sync` }));
@@ -44,7 +37,7 @@ describe('start-up: records put before the stream is known', () => {
   });
 
   it('aggregates a loop of `await ready(); put()` that never lets I/O run', async () => {
-    const streamName = await newStream(4);
+    const streamName = await kinesis.newStream(4);
     const producer = producerFor(streamName);
     const promises: Promise<PutResult>[] = [];
     for (let i = 0; i < 50_000; i++) {
@@ -60,7 +53,7 @@ describe('start-up: records put before the stream is known', () => {
   });
 
   it('aggregates a burst to 50 streams at once', async () => {
-    const names = await Promise.all(Array.from({ length: 50 }, () => newStream(1)));
+    const names = await Promise.all(Array.from({ length: 50 }, () => kinesis.newStream(1)));
     const producer = new KinesisProducer({ client: localClient(kinesis.proxy.endpoint) });
     const promises: Promise<PutResult>[] = [];
     for (const streamName of names) for (let i = 0; i < 200; i++) promises.push(producer.put({ streamName, partitionKey: `k${i}`, data: `${i}|many` }));
@@ -71,7 +64,7 @@ describe('start-up: records put before the stream is known', () => {
   });
 
   it('flush() sends at once when the stream can be neither described nor listed', async () => {
-    const streamName = await newStream(2);
+    const streamName = await kinesis.newStream(2);
     kinesis.proxy.setFaults({ requestFailure: { kind: 'AccessDeniedException', rate: 1, operations: ['DescribeStreamSummary', 'ListShards'] } });
     const producer = producerFor(streamName, { recordMaxBufferedTime: 5000 });
     const put = producer.put({ partitionKey: 'k', data: '0|denied' });
@@ -85,7 +78,7 @@ describe('start-up: records put before the stream is known', () => {
   });
 
   it('holds records sent without a shard map to the stream\'s budget (its shards\' limits together)', async () => {
-    const streamName = await newStream(1);
+    const streamName = await kinesis.newStream(1);
     // ListShards refused: no prediction, but DescribeStreamSummary says one open shard.
     kinesis.proxy.setFaults({ requestFailure: { kind: 'AccessDeniedException', rate: 1, operations: ['ListShards'] } });
     // rateLimit 1 %: 10 records/s for the stream's one shard.

@@ -10,16 +10,9 @@ import { KinesisProducer, UserRecordFailedError, type ProducerOptions, type User
 import { lineToRecord, type ShippingFailure } from '../../src/shipping/index.js';
 import { useKinesis } from '../support/harness.js';
 import { countIds, readStream, tallyIds } from '../support/read-stream.js';
-import { createStream, localClient } from '../support/servers.js';
+import { localClient } from '../support/servers.js';
 
 const kinesis = useKinesis({ proxySeed: 7 });
-let streamCounter = 0;
-
-async function newStream(shards: number): Promise<string> {
-  const name = `shipping-${++streamCounter}`;
-  await createStream(kinesis.admin, name, shards);
-  return name;
-}
 
 function producerFor(streamName: string, endpoint: string, extra: Partial<ProducerOptions> = {}): KinesisProducer {
   return new KinesisProducer({ streamName, client: localClient(endpoint), ...extra });
@@ -40,7 +33,7 @@ async function expectExactlyOnce(streamName: string, count: number): Promise<voi
 
 describe('createWritable', () => {
   it('delivers 100,000 records from pipeline() exactly once', async () => {
-    const streamName = await newStream(4);
+    const streamName = await kinesis.newStream(4);
     const producer = producerFor(streamName, kinesis.server.endpoint);
     const writable = producer.writable();
     await pipeline(Readable.from(records(100_000)), writable);
@@ -50,7 +43,7 @@ describe('createWritable', () => {
   });
 
   it('counts and reports a bad chunk without ending the stream', async () => {
-    const streamName = await newStream(1);
+    const streamName = await kinesis.newStream(1);
     const producer = producerFor(streamName, kinesis.server.endpoint);
     const reported: [UserRecord | undefined, ShippingFailure, unknown][] = [];
     const events: unknown[] = [];
@@ -71,7 +64,7 @@ describe('createWritable', () => {
   });
 
   it('reports a chunk toRecord refuses as its failure, with the chunk', async () => {
-    const streamName = await newStream(1);
+    const streamName = await kinesis.newStream(1);
     const producer = producerFor(streamName, kinesis.server.endpoint);
     const failures: unknown[] = [];
     const writable = producer.writable({
@@ -90,7 +83,7 @@ describe('createWritable', () => {
   });
 
   it('with stopOnFailure, the first failure destroys the stream and pipeline() rejects with it', async () => {
-    const streamName = await newStream(1);
+    const streamName = await kinesis.newStream(1);
     const producer = producerFor(streamName, kinesis.server.endpoint);
     const writable = producer.writable({ stopOnFailure: true });
     const source = [...records(100), { partitionKey: '', data: 'bad' }, ...records(100, 100)];
@@ -101,7 +94,7 @@ describe('createWritable', () => {
   });
 
   it('stops pulling from the source while the endpoint stalls, within the producer bounds, then delivers all', async () => {
-    const streamName = await newStream(2);
+    const streamName = await kinesis.newStream(2);
     // Learn the stream before stalling, so only PutRecords calls are held.
     const producer = producerFor(streamName, kinesis.proxy.endpoint, { maxOutstandingRecords: 2000, requestTimeout: 60_000, recordTtl: 120_000 });
     await producer.put({ partitionKey: 'warm', data: 'warm|' });
@@ -138,7 +131,7 @@ describe('createWritable', () => {
   });
 
   it('under throttling, retries until every record is written once, never holding more than the producer bound', async () => {
-    const streamName = await newStream(1);
+    const streamName = await kinesis.newStream(1);
     const producer = producerFor(streamName, kinesis.proxy.endpoint, { maxOutstandingRecords: 300, rateLimit: 300 });
     // A quarter of a shard's bytes, and a producer let out at three times the service's rate: it is throttled.
     kinesis.proxy.setFaults({ shardLimits: { recordsPerSecond: 1000, bytesPerSecond: 256 * 1024 } });
@@ -164,7 +157,7 @@ describe('createWritable', () => {
 
 describe('putAll', () => {
   it('delivers 100,000 records from a sync iterable exactly once', async () => {
-    const streamName = await newStream(4);
+    const streamName = await kinesis.newStream(4);
     const producer = producerFor(streamName, kinesis.server.endpoint);
     const summary = await producer.putAll(records(100_000));
     expect(summary).toEqual({ put: 100_000, failed: 0, failedByCode: {} });
@@ -173,7 +166,7 @@ describe('putAll', () => {
   });
 
   it('reads an async iterable only as fast as a small producer takes records', async () => {
-    const streamName = await newStream(2);
+    const streamName = await kinesis.newStream(2);
     const producer = producerFor(streamName, kinesis.server.endpoint, { maxOutstandingRecords: 100 });
     let mostAhead = 0;
     let pulled = 0;
@@ -193,7 +186,7 @@ describe('putAll', () => {
   });
 
   it('counts records that expire against a stalled endpoint, reports each, and resolves', async () => {
-    const streamName = await newStream(1);
+    const streamName = await kinesis.newStream(1);
     const producer = producerFor(streamName, kinesis.proxy.endpoint, { recordTtl: 500, requestTimeout: 300, retryMaxBackoff: 100 });
     await producer.put({ partitionKey: 'warm', data: 'warm|' });
     kinesis.proxy.setFaults({ stall: { rate: 1, operations: ['PutRecords'] } });
@@ -207,7 +200,7 @@ describe('putAll', () => {
   });
 
   it('with stopOnFailure, stops reading at the first failure and rejects with it after settling', async () => {
-    const streamName = await newStream(1);
+    const streamName = await kinesis.newStream(1);
     const producer = producerFor(streamName, kinesis.server.endpoint);
     let pulled = 0;
     function* source(): Generator<string> {

@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
-import { localClient, startKinesalite, type LocalKinesis } from './servers.js';
+import { createStream, localClient, startKinesalite, type LocalKinesis } from './servers.js';
 
 /** What {@link useKinesis} provides; read its fields inside tests and hooks (they are set in `beforeAll`). */
 export interface KinesisHarness {
@@ -15,6 +15,8 @@ export interface KinesisHarness {
   readonly admin: KinesisClient;
   /** The fault proxy in front of the server; only with `proxySeed`. Its faults and stats are cleared after each test. */
   readonly proxy: FaultProxy;
+  /** Creates a stream of `shards` shards under a name no other test of the file uses, and waits until it is active. */
+  newStream(shards: number): Promise<string>;
 }
 
 /** Starts a local Kinesis (and the proxy with `proxySeed`) for the tests of the current file or suite. */
@@ -36,7 +38,13 @@ export function useKinesis(options: { start?: () => Promise<LocalKinesis>; proxy
     await harness.proxy?.close();
     await harness.server?.stop();
   });
+  let streams = 0;
   return {
+    async newStream(shards: number): Promise<string> {
+      const name = `stream-${++streams}`;
+      await createStream(harness.admin!, name, shards);
+      return name;
+    },
     get server() {
       return harness.server!;
     },
