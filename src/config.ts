@@ -5,7 +5,7 @@ import type { KinesisClientConfig } from '@aws-sdk/client-kinesis';
 import type { KinesisClientLike } from './client.js';
 import { ValidationError } from './errors.js';
 import { DEFAULT_AGGREGATION_MAX_COUNT, DEFAULT_AGGREGATION_MAX_SIZE } from './aggregation/aggregator.js';
-import { DEFAULT_REQUEST_TIMEOUT_MS } from './sharding/deadline.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from './deadline.js';
 import { DEFAULT_HASH_KEY_CACHE_MAX, MAX_HASH_KEY_CACHE_MAX } from './sharding/hash-key.js';
 import {
   DEFAULT_MAX_USER_RECORD_SIZE,

@@ -8,6 +8,7 @@ import PQueue from 'p-queue';
 import type { Counters } from '../metrics.js';
 import type { KinesisRecord } from '../records.js';
 import { classifyEntryError, classifyRequestError, type Failure } from '../retry/index.js';
+import { withDeadline } from '../deadline.js';
 import { now } from '../scheduler.js';
 import { createPutRecordsCommand } from './put-records-request.js';
 
@@ -102,23 +103,21 @@ export class Sender {
     // No attempt outlives a record's TTL: the call is cut at the earliest one, so an endpoint that
     // hangs costs a record its recordTtl, not recordTtl + requestTimeout.
     const deadline = Math.min(this.#requestTimeout, Math.ceil(earliestExpiry - start));
-    const abort = new AbortController();
-    const timeout = setTimeout(() => abort.abort(), deadline);
+    const command = createPutRecordsCommand({ StreamName: target.streamName, StreamARN: target.streamARN, Records: entries });
     let output: { Records?: unknown } | undefined;
     try {
-      output = await this.#client.send(
-        createPutRecordsCommand({ StreamName: target.streamName, StreamARN: target.streamARN, Records: entries }),
-        { abortSignal: abort.signal },
-      );
+      output = await withDeadline('PutRecords', deadline, undefined, (abortSignal) => this.#client.send(command, { abortSignal }), false);
     } catch (error) {
-      const failure: Failure =
-        abort.signal.aborted && deadline < this.#requestTimeout
-          ? { kind: 'transient', code: 'RequestTimeout', message: 'no answer before the recordTtl of a record in the request ran out' }
-          : classifyRequestError(error, abort.signal.aborted);
-      this.#onRequestFailed(target, live, failure, start, outcomes);
+      const failure = classifyRequestError(error);
+      const cutByTtl = failure.code === 'RequestTimeout' && deadline < this.#requestTimeout;
+      this.#onRequestFailed(
+        target,
+        live,
+        cutByTtl ? { ...failure, message: 'no answer before the recordTtl of a record in the request ran out' } : failure,
+        start,
+        outcomes,
+      );
       return;
-    } finally {
-      clearTimeout(timeout);
     }
     const end = now();
     const answer = output?.Records;

@@ -109,10 +109,9 @@ function isClientConfigError(error: unknown, e: ErrorLike, message: string): boo
  * client setting the SDK rejects before sending is `fatal` with code `ClientConfigError`: it
  * would fail the same way on every attempt.
  */
-export function classifyRequestError(error: unknown, timedOut: boolean): Failure {
+export function classifyRequestError(error: unknown): Failure {
   const e = (typeof error === 'object' && error !== null ? error : {}) as ErrorLike;
   const message = typeof e.message === 'string' ? e.message : String(error);
-  if (timedOut) return { kind: 'transient', code: 'RequestTimeout', message: 'no answer within requestTimeout' };
   const name = typeof e.name === 'string' ? e.name : 'Error';
   if (THROTTLING.has(name)) return { kind: 'throttled', code: name, message };
   if (CREDENTIALS.has(name)) return { kind: 'credentials', code: name, message };

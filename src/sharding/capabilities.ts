@@ -4,7 +4,7 @@
  */
 import { DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClientLike } from '../client.js';
-import { DEFAULT_REQUEST_TIMEOUT_MS, withDeadline } from './deadline.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, withDeadline } from '../deadline.js';
 
 /** The default (and, for streams that did not opt in, only) record size limit: 1 MiB. */
 export const DEFAULT_MAX_RECORD_SIZE = 1024 * 1024;

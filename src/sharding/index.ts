@@ -20,6 +20,6 @@ export {
   type ShardMapOptions,
 } from './shard-map.js';
 export { ShardTable, type ShardInfo } from './shard-table.js';
-export { DEFAULT_REQUEST_TIMEOUT_MS } from './deadline.js';
+export { DEFAULT_REQUEST_TIMEOUT_MS } from '../deadline.js';
 export { DEFAULT_MAX_RECORD_SIZE, describeStreamCapabilities, type StreamCapabilities } from './capabilities.js';
 export { StreamView, type StreamStatus, type StreamViewOptions } from './stream-view.js';

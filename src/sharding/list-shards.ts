@@ -8,7 +8,7 @@ import type { KinesisClientLike } from '../client.js';
 import { ShardlineError } from '../errors.js';
 import { classifyRequestError, isRetriable } from '../retry/index.js';
 import type { StreamRef } from '../validation.js';
-import { withDeadline } from './deadline.js';
+import { withDeadline } from '../deadline.js';
 import { decimalToHashKey, type HashKey } from './hash-key.js';
 
 /** A shard ID and its place on the hash ring. Both ends of the range are inclusive. */
@@ -122,7 +122,7 @@ export function sameRange(a: ShardRange, b: ShardRange): boolean {
 export function listingError(error: unknown, stream: StreamRef): ShardlineError {
   if (error instanceof ShardlineError) return error;
   // One classification for the whole library: the same codes and kinds as for PutRecords.
-  const { kind, code, message } = classifyRequestError(error, false);
+  const { kind, code, message } = classifyRequestError(error);
   const retriable = isRetriable(kind) || RETRIABLE_LISTING_ERRORS.has(code);
   const name = stream.streamARN ?? stream.streamName ?? '';
   return new ShardlineError(`ListShards for ${name} failed: ${code}: ${message}`, code, retriable, { cause: error });

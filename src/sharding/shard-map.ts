@@ -8,7 +8,7 @@ import type { KinesisClientLike } from '../client.js';
 import { ShardlineError, ValidationError } from '../errors.js';
 import { boundedBackoff } from '../retry/index.js';
 import { validateInteger, validateStreamRef, type StreamRef } from '../validation.js';
-import { DEFAULT_REQUEST_TIMEOUT_MS } from './deadline.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from '../deadline.js';
 import { listShards, listingError, readListing } from './list-shards.js';
 import { ShardTable } from './shard-table.js';
 

@@ -184,7 +184,7 @@ export class StreamView {
         this.#onChange();
       },
       (error: unknown) => {
-        const failure = classifyRequestError(error, false);
+        const failure = classifyRequestError(error);
         this.#capabilitiesError = error instanceof Error ? error : new Error(String(error));
         this.#capabilityReads++;
         if (failure.kind === 'credentials') this.#warnUnaggregated(failure, 'its credentials were refused or unavailable; retrying');

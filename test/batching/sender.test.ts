@@ -203,6 +203,14 @@ describe('Sender: answers to outcomes', () => {
     expect(outcomes).toEqual([{ kind: 'failed', record: batch[0], failure: expect.objectContaining({ kind: 'transient', code: 'RequestTimeout' }) }]);
   });
 
+  it('ends a call whose client ignores the abort (e.g. a credentials provider that hangs) within requestTimeout', async () => {
+    const batch = [kinesisRecord()];
+    const started = performance.now();
+    const { outcomes } = await sendOnce(() => new Promise(() => undefined), batch, { requestTimeout: 150 });
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(outcomes).toEqual([{ kind: 'failed', record: batch[0], failure: expect.objectContaining({ kind: 'transient', code: 'RequestTimeout' }) }]);
+  });
+
   it('cuts a call at the earliest recordTtl in it when that comes before requestTimeout', async () => {
     const batch = [kinesisRecord({ arrivedAt: performance.now(), ttl: 150 }), kinesisRecord({ arrivedAt: performance.now(), ttl: 60_000 })];
     const started = performance.now();

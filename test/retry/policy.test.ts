@@ -21,21 +21,21 @@ describe('error classification', () => {
 
   it('classifies whole-request errors as the service and Node raise them', () => {
     const sdk = (name: string, status: number, fault = 'client') => ({ name, message: 'm', $fault: fault, $metadata: { httpStatusCode: status } });
-    expect(classifyRequestError(sdk('ResourceNotFoundException', 400), false)).toMatchObject({ kind: 'fatal', code: 'ResourceNotFoundException' });
-    expect(classifyRequestError(sdk('AccessDeniedException', 400), false).kind).toBe('fatal');
-    expect(classifyRequestError(sdk('KMSDisabledException', 400), false).kind).toBe('fatal');
-    expect(classifyRequestError(sdk('KMSThrottlingException', 400), false).kind).toBe('throttled');
-    expect(classifyRequestError(sdk('ProvisionedThroughputExceededException', 400), false).kind).toBe('throttled');
-    expect(classifyRequestError(sdk('InvalidArgumentException', 400), false).kind).toBe('invalid');
-    expect(classifyRequestError(sdk('Unknown', 413), false)).toMatchObject({ kind: 'invalid', code: 'RequestEntityTooLarge' });
-    expect(classifyRequestError(sdk('InternalFailure', 500, 'server'), false)).toMatchObject({ kind: 'transient', code: 'InternalFailure' });
-    expect(classifyRequestError(sdk('Unknown', 502, 'server'), false)).toMatchObject({ kind: 'transient', code: 'HttpError502' });
-    expect(classifyRequestError(sdk('Unknown', 418), false)).toMatchObject({ kind: 'fatal', code: 'HttpError418' });
-    expect(classifyRequestError(Object.assign(new Error('read ECONNRESET'), { name: 'TimeoutError', code: 'ECONNRESET' }), false)).toMatchObject({
+    expect(classifyRequestError(sdk('ResourceNotFoundException', 400))).toMatchObject({ kind: 'fatal', code: 'ResourceNotFoundException' });
+    expect(classifyRequestError(sdk('AccessDeniedException', 400)).kind).toBe('fatal');
+    expect(classifyRequestError(sdk('KMSDisabledException', 400)).kind).toBe('fatal');
+    expect(classifyRequestError(sdk('KMSThrottlingException', 400)).kind).toBe('throttled');
+    expect(classifyRequestError(sdk('ProvisionedThroughputExceededException', 400)).kind).toBe('throttled');
+    expect(classifyRequestError(sdk('InvalidArgumentException', 400)).kind).toBe('invalid');
+    expect(classifyRequestError(sdk('Unknown', 413))).toMatchObject({ kind: 'invalid', code: 'RequestEntityTooLarge' });
+    expect(classifyRequestError(sdk('InternalFailure', 500, 'server'))).toMatchObject({ kind: 'transient', code: 'InternalFailure' });
+    expect(classifyRequestError(sdk('Unknown', 502, 'server'))).toMatchObject({ kind: 'transient', code: 'HttpError502' });
+    expect(classifyRequestError(sdk('Unknown', 418))).toMatchObject({ kind: 'fatal', code: 'HttpError418' });
+    expect(classifyRequestError(Object.assign(new Error('read ECONNRESET'), { name: 'TimeoutError', code: 'ECONNRESET' }))).toMatchObject({
       kind: 'transient',
       code: 'NetworkError',
     });
-    expect(classifyRequestError(Object.assign(new Error('aborted'), { name: 'AbortError' }), true)).toMatchObject({ kind: 'transient', code: 'RequestTimeout' });
+    expect(classifyRequestError(Object.assign(new Error('aborted'), { name: 'AbortError' }))).toMatchObject({ kind: 'transient', code: 'RequestTimeout' });
   });
 });
 
@@ -76,7 +76,7 @@ describe('credential and clock errors', () => {
     ['RequestTimeTooSkewed', 403],
     ['RequestInTheFuture', 400],
   ])('retries %s as credentials, keeping its code', (name, status) => {
-    const failure = classifyRequestError(sdk(name, status), false);
+    const failure = classifyRequestError(sdk(name, status));
     expect(failure).toEqual({ kind: 'credentials', code: name, message: 'm' });
     expect(isRetriable(failure.kind)).toBe(true);
   });
@@ -86,15 +86,15 @@ describe('credential and clock errors', () => {
       override name = 'CredentialsProviderError';
       readonly tryNextLink = false;
     }
-    expect(classifyRequestError(new CredentialsProviderError('Could not load credentials from any providers'), false)).toMatchObject({
+    expect(classifyRequestError(new CredentialsProviderError('Could not load credentials from any providers'))).toMatchObject({
       kind: 'credentials',
       code: 'CredentialsProviderError',
     });
   });
 
   it('still fails permissions, not credentials, at once', () => {
-    expect(classifyRequestError(sdk('AccessDeniedException', 400), false).kind).toBe('fatal');
-    expect(classifyRequestError(sdk('KMSAccessDeniedException', 400), false).kind).toBe('fatal');
+    expect(classifyRequestError(sdk('AccessDeniedException', 400)).kind).toBe('fatal');
+    expect(classifyRequestError(sdk('KMSAccessDeniedException', 400)).kind).toBe('fatal');
     expect(isRetriable('fatal')).toBe(false);
     expect(isRetriable('invalid')).toBe(false);
     expect(isRetriable('throttled')).toBe(true);
@@ -128,19 +128,19 @@ describe('client settings the SDK rejects when it sends', () => {
     ['a credentials provider resolving to no key', { credentials: () => Promise.resolve({}) }],
   ])('fails %s in one attempt with ClientConfigError', async (_, config) => {
     const error = await sdkError(config);
-    expect(classifyRequestError(error, false)).toMatchObject({ kind: 'fatal', code: 'ClientConfigError' });
+    expect(classifyRequestError(error)).toMatchObject({ kind: 'fatal', code: 'ClientConfigError' });
   });
 
   it('fails a missing region as the SDK reports it (no region in the environment)', () => {
-    expect(classifyRequestError(new Error('Region is missing'), false)).toMatchObject({ kind: 'fatal', code: 'ClientConfigError', message: 'Region is missing' });
+    expect(classifyRequestError(new Error('Region is missing'))).toMatchObject({ kind: 'fatal', code: 'ClientConfigError', message: 'Region is missing' });
   });
 
   it('keeps network errors and answers that fail to parse retriable', async () => {
     const refused = await sdkError({ requestHandler: new NodeHttpHandler() });
-    expect(classifyRequestError(refused, false)).toMatchObject({ kind: 'transient', code: 'NetworkError' });
+    expect(classifyRequestError(refused)).toMatchObject({ kind: 'transient', code: 'NetworkError' });
     // A TypeError while reading an answer is the answer's fault: the SDK attaches the response.
     const garbled = Object.assign(new TypeError("Cannot read properties of undefined (reading 'Shards')"), { $metadata: { httpStatusCode: 200 } });
-    expect(classifyRequestError(garbled, false).kind).toBe('transient');
-    expect(classifyRequestError(new Error('the provider is down for a moment'), false).kind).toBe('transient');
+    expect(classifyRequestError(garbled).kind).toBe('transient');
+    expect(classifyRequestError(new Error('the provider is down for a moment')).kind).toBe('transient');
   });
 });

@@ -69,7 +69,7 @@ describe('metadata calls against a stalled endpoint', () => {
     const elapsed = Date.now() - started;
     expect(elapsed).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS - 1);
     expect(elapsed).toBeLessThanOrEqual(REQUEST_TIMEOUT_MS + SCHEDULING_SLACK_MS);
-    expect(classifyRequestError(error, false)).toMatchObject({ kind: 'transient', code: 'RequestTimeout' });
+    expect(classifyRequestError(error)).toMatchObject({ kind: 'transient', code: 'RequestTimeout' });
     expect(String(error)).toContain('DescribeStreamSummary got no answer within 400 ms');
 
     await expect(describeStreamCapabilities(client, { streamName: 'stalled' }, undefined, REQUEST_TIMEOUT_MS)).resolves.toEqual({

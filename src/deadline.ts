@@ -1,7 +1,8 @@
 /**
- * A deadline of shardline's own for the metadata calls (ListShards, DescribeStreamSummary). The
- * SDK's `requestTimeout` cannot be relied on: @smithy/node-http-handler 4.x only logs a warning when
- * it passes, so a call into a blackholed connection would otherwise never end.
+ * A deadline of shardline's own for every call it makes (PutRecords, ListShards,
+ * DescribeStreamSummary). The SDK's `requestTimeout` cannot be relied on: @smithy/node-http-handler
+ * 4.x only logs a warning when it passes, so a call into a blackholed connection would otherwise
+ * never end; nor can an abort alone, which a hung credentials provider never sees.
  */
 
 /** Default time a call may take before it is abandoned, in ms: the KPL's `requestTimeout`. */
@@ -14,12 +15,15 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 6000;
  * `RequestTimeout`. Aborting `signal` aborts the call and rejects with the signal's reason.
  *
  * @param operation - The call's name for the timeout message, e.g. `ListShards`.
+ * @param background - Whether the call is background work that must not keep the process alive
+ *   (metadata); a call that records wait on keeps it alive until it settles.
  */
 export function withDeadline<Output>(
   operation: string,
   timeoutMs: number,
   signal: AbortSignal | undefined,
   send: (abortSignal: AbortSignal) => Promise<Output>,
+  background = true,
 ): Promise<Output> {
   const abort = new AbortController();
   let stop: () => void = () => undefined;
@@ -36,7 +40,7 @@ export function withDeadline<Output>(
       error.name = 'TimeoutError';
       fail(error);
     }, timeoutMs);
-    timer.unref(); // metadata calls are background work: they never keep the process alive
+    if (background) timer.unref();
     if (signal?.aborted === true) onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
     stop = () => {
