@@ -9,7 +9,6 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DEFAULTS, KinesisProducer, type UserRecord } from '../src/index.js';
-import { createWritable, putAll, submitterOf } from '../src/shipping/index.js';
 import { startServer } from './processes.js';
 
 const COUNT = Number(process.argv[2] ?? 300_000);
@@ -38,8 +37,8 @@ async function withPromises(producer: KinesisProducer): Promise<void> {
 
 const modes: Record<string, (producer: KinesisProducer) => Promise<unknown>> = {
   'put() per record': withPromises,
-  putAll: (producer) => putAll(submitterOf(producer), records()),
-  'pipeline → writable': (producer) => pipeline(Readable.from(records()), createWritable(submitterOf(producer))),
+  putAll: (producer) => producer.putAll(records()),
+  'pipeline → writable': (producer) => pipeline(Readable.from(records()), producer.writable()),
 };
 
 const server = await startServer('instant', 'bench');

@@ -18,7 +18,7 @@ import { addAttempt, pendingRecord, submit, type KinesisRecord, type PendingReco
 import { RetryPolicy, RetryScheduler } from './retry/index.js';
 import { Scheduler, now } from './scheduler.js';
 import { HashKeyCache, type StreamStatus } from './sharding/index.js';
-import { createWritable, putAll, submitterOf, type PutAllOptions, type RecordWritable, type ShippingSummary, type WritableOptions } from './shipping/index.js';
+import { createWritable, putAll, type PutAllOptions, type RecordWritable, type ShippingSummary, type WritableOptions } from './shipping/index.js';
 import { validateRecordObject, validateUserRecord } from './validation.js';
 
 /**
@@ -136,7 +136,7 @@ export class KinesisProducer {
    * `'failure'`; it destroys the stream only with `stopOnFailure`. See docs/log-shipping.md.
    */
   writable<T = UserRecord>(options?: WritableOptions<T>): RecordWritable {
-    return createWritable(submitterOf(this), options);
+    return createWritable(this, options);
   }
 
   /**
@@ -147,7 +147,7 @@ export class KinesisProducer {
    * as does a source that throws. See docs/log-shipping.md.
    */
   putAll<T = UserRecord>(source: Iterable<T> | AsyncIterable<T>, options?: PutAllOptions<T>): Promise<ShippingSummary> {
-    return putAll(submitterOf(this), source, options);
+    return putAll(this, source, options);
   }
 
   /** Accepts a record whose outcome goes to `sink`; throws at once what `put()` rejects with at once. */

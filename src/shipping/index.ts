@@ -1,7 +1,7 @@
 /**
  * Entries for log shippers: a Writable, putAll, and log lines as records.
  */
-export { submitterOf, type RecordSubmitter, type SubmitSink } from './submitter.js';
+export type { SinkProducer } from './submitter.js';
 export { Shipment, type ShippingFailure, type ShippingOptions, type ShippingSummary } from './shipment.js';
 export { createWritable, type RecordWritable, type WritableOptions } from './writable.js';
 export { putAll, type PutAllOptions } from './put-all.js';

@@ -4,7 +4,7 @@
  */
 import type { UserRecord } from '../records.js';
 import { Shipment, type ShippingOptions, type ShippingSummary } from './shipment.js';
-import type { RecordSubmitter } from './submitter.js';
+import type { SinkProducer } from './submitter.js';
 
 /** Records taken from a sync source between two turns of the event loop. */
 const SYNC_BATCH = 1000;
@@ -17,14 +17,14 @@ export type PutAllOptions<T = UserRecord> = ShippingOptions<T>;
  * has settled, with how they ended. The source is read only as fast as the producer takes records:
  * when it is full, reading waits for `ready()`. Failures are counted and given to `onFailure`;
  * with `stopOnFailure` the first one stops reading, and the promise rejects with it once what was
- * submitted has settled. Rejects likewise (after settling) when the source or the submitter throws.
+ * submitted has settled. Rejects likewise (after settling) when the source throws.
  */
 export async function putAll<T = UserRecord>(
-  submitter: RecordSubmitter,
+  producer: SinkProducer,
   source: Iterable<T> | AsyncIterable<T>,
   options: PutAllOptions<T> = {},
 ): Promise<ShippingSummary> {
-  const shipment = new Shipment<T>(submitter, options, () => undefined);
+  const shipment = new Shipment<T>(producer, options, () => undefined);
   let thrown: unknown;
   try {
     // A sync source is read in a plain loop, so that a record costs no promise unless the producer is full.

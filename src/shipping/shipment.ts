@@ -4,8 +4,8 @@
  * ended, and waiting for every submitted record to settle.
  */
 import { BackpressureError, ValidationError, type UserRecordFailedError } from '../errors.js';
-import type { UserRecord } from '../records.js';
-import type { RecordSubmitter, SubmitSink } from './submitter.js';
+import { submit, type RecordSink, type UserRecord } from '../records.js';
+import type { SinkProducer } from './submitter.js';
 
 /** Why a chunk was not written: the producer gave up on it, or it was not a valid record. */
 export type ShippingFailure = UserRecordFailedError | ValidationError;
@@ -34,9 +34,9 @@ export interface ShippingOptions<T = UserRecord> {
   stopOnFailure?: boolean;
 }
 
-/** One run of records through a submitter, with its tally. Also the sink its records report to. */
-export class Shipment<T> implements SubmitSink {
-  readonly #submitter: RecordSubmitter;
+/** One run of records through a producer's sink path, with its tally. Also the sink its records report to. */
+export class Shipment<T> implements RecordSink {
+  readonly #producer: SinkProducer;
   readonly #toRecord: ((chunk: T) => UserRecord) | undefined;
   readonly #onFailure: ShippingOptions<T>['onFailure'];
   readonly #stopOnFailure: boolean;
@@ -50,8 +50,8 @@ export class Shipment<T> implements SubmitSink {
   #stopError: Error | undefined;
 
   /** `onStop` is called once, with the error that ends the run (see `stopOnFailure`). */
-  constructor(submitter: RecordSubmitter, options: ShippingOptions<T>, onStop: (error: Error) => void) {
-    this.#submitter = submitter;
+  constructor(producer: SinkProducer, options: ShippingOptions<T>, onStop: (error: Error) => void) {
+    this.#producer = producer;
     this.#toRecord = options.toRecord;
     this.#onFailure = options.onFailure;
     this.#stopOnFailure = options.stopOnFailure ?? false;
@@ -87,7 +87,7 @@ export class Shipment<T> implements SubmitSink {
 
   /** Hurries the producer, then resolves when every record submitted so far has settled. */
   async settle(): Promise<void> {
-    await this.#submitter.flush();
+    await this.#producer.flush();
     // The sink hears of a record after the producer settles it, so flush() alone may resolve first.
     while (this.#settled < this.#submitted) await new Promise<void>((resolve) => (this.#whenSettled = resolve));
   }
@@ -107,7 +107,7 @@ export class Shipment<T> implements SubmitSink {
   /** False when the producer is full; true when it took the record, or refused it as invalid (a failure). */
   #trySubmit(record: UserRecord): boolean {
     try {
-      this.#submitter.submit(record, this);
+      this.#producer[submit](record, this);
       this.#submitted++;
     } catch (error) {
       if (error instanceof BackpressureError) return false;
@@ -118,7 +118,7 @@ export class Shipment<T> implements SubmitSink {
   }
 
   async #submitWhenReady(record: UserRecord): Promise<void> {
-    do await this.#submitter.ready();
+    do await this.#producer.ready();
     while (!this.#trySubmit(record));
   }
 

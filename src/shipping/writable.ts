@@ -4,7 +4,7 @@
 import { Writable } from 'node:stream';
 import type { UserRecord } from '../records.js';
 import { Shipment, type ShippingOptions, type ShippingSummary } from './shipment.js';
-import type { RecordSubmitter } from './submitter.js';
+import type { SinkProducer } from './submitter.js';
 
 /** Options of {@link createWritable}. */
 export interface WritableOptions<T = UserRecord> extends ShippingOptions<T> {
@@ -24,11 +24,11 @@ export interface RecordWritable extends Writable {
 class ShippingWritable<T> extends Writable implements RecordWritable {
   readonly #shipment: Shipment<T>;
 
-  constructor(submitter: RecordSubmitter, options: WritableOptions<T>) {
+  constructor(producer: SinkProducer, options: WritableOptions<T>) {
     super({ objectMode: true, ...(options.highWaterMark !== undefined && { highWaterMark: options.highWaterMark }) });
     const onFailure = options.onFailure;
     this.#shipment = new Shipment(
-      submitter,
+      producer,
       {
         ...options,
         onFailure: (record, error, chunk) => {
@@ -79,13 +79,13 @@ class ShippingWritable<T> extends Writable implements RecordWritable {
 }
 
 /**
- * An object-mode `Writable` that puts every chunk through `submitter`. A chunk is handed on as soon
+ * An object-mode `Writable` that puts every chunk through `producer`. A chunk is handed on as soon
  * as the producer takes it; when the producer is full the stream waits for room (so `write()`
  * returns false and `pipeline()` stops pulling) and never drops the chunk. `end()` flushes, and
  * `'finish'` comes once every record has settled. A chunk that fails (or is not a valid record) is
  * counted, given to `onFailure` and emitted as `'failure'`; it ends the stream only with
  * `stopOnFailure`.
  */
-export function createWritable<T = UserRecord>(submitter: RecordSubmitter, options: WritableOptions<T> = {}): RecordWritable {
-  return new ShippingWritable(submitter, options);
+export function createWritable<T = UserRecord>(producer: SinkProducer, options: WritableOptions<T> = {}): RecordWritable {
+  return new ShippingWritable(producer, options);
 }
