@@ -106,7 +106,6 @@ export class KinesisProducer {
     return this.#streams.status(stream.streamName, stream.streamARN);
   }
 
-
   /**
    * Puts a user record. Resolves once it is written, with its shard and sequence number; rejects
    * with `UserRecordFailedError` when it cannot be (its code is the service's, or `Expired`).
