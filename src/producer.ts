@@ -13,7 +13,7 @@ import { Sender, StreamRouters, type StreamRouter, type Settlement } from './bat
 import { createKinesisClient, warnAboutClient, type KinesisClientLike } from './client.js';
 import { resolveConfig, type ProducerOptions, type ResolvedConfig } from './config.js';
 import { BackpressureError, ProducerClosedError, UserRecordFailedError } from './errors.js';
-import { Counters, type ProducerMetrics } from './metrics.js';
+import { Counters, type ProducerMetrics } from './metrics/index.js';
 import { addAttempt, pendingRecord, submit, type KinesisRecord, type PendingRecord, type PutResult, type RecordSink, type UserRecord } from './records.js';
 import { RetryPolicy, RetryScheduler } from './retry/index.js';
 import { Scheduler, now } from './scheduler.js';

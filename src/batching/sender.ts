@@ -5,7 +5,7 @@
 import type { PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
 import type { KinesisClientLike } from '../client.js';
 import PQueue from 'p-queue';
-import type { Counters } from '../metrics.js';
+import type { Counters } from '../metrics/index.js';
 import type { KinesisRecord } from '../records.js';
 import { classifyEntryError, classifyRequestError, type Failure } from '../retry/index.js';
 import { withDeadline } from '../deadline.js';

@@ -3,7 +3,7 @@
  * cure, or a TTL that a retry would outlive), or route it again after a backoff.
  */
 import { DeadlineQueue } from '../deadline-queue.js';
-import type { Counters } from '../metrics.js';
+import type { Counters } from '../metrics/index.js';
 import { addAttempt, type KinesisRecord, type PendingRecord } from '../records.js';
 import type { Failure, RetryPolicy } from './policy.js';
 

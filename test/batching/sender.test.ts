@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { KinesisClient, PutRecordsCommand, PutRecordsCommandOutput } from '@aws-sdk/client-kinesis';
 import { Sender, type SendOutcomes } from '../../src/batching/index.js';
-import { Counters } from '../../src/metrics.js';
+import { Counters } from '../../src/metrics/index.js';
 import type { KinesisRecord } from '../../src/records.js';
 import type { Failure } from '../../src/retry/index.js';
 import { kinesisRecord } from '../support/records.js';

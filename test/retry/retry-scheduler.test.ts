@@ -2,7 +2,7 @@
  * The retry scheduler with a fake clock: times are passed in, randomness is fixed.
  */
 import { describe, expect, it } from 'vitest';
-import { Counters } from '../../src/metrics.js';
+import { Counters } from '../../src/metrics/index.js';
 import { rawKinesisRecord, type PendingRecord } from '../../src/records.js';
 import { RetryPolicy, RetryScheduler, type Failure } from '../../src/retry/index.js';
 import { pendingRecord, type TestRecord } from '../support/records.js';

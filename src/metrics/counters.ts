@@ -1,5 +1,5 @@
 /**
- * The producer's counters, shared by the stages that move them, and the snapshot users read.
+ * The producer's always-on counters, shared by the stages that move them, and the snapshot users read.
  */
 
 /**

@@ -1,0 +1,7 @@
+/**
+ * The producer's metrics: the KPL's, recorded by the stages, reported per interval to sinks.
+ */
+export { Counters, type ProducerMetrics } from './counters.js';
+export * from './catalogue.js';
+export { Statistic } from './statistic.js';
+export type { MetricDatum, MetricsReport, MetricsSink } from './report.js';
