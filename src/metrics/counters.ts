@@ -29,6 +29,10 @@ export interface ProducerMetrics {
   readonly outstandingBytes: number;
   /** `put()` calls refused with `BackpressureError`. */
   readonly backpressureRejections: number;
+  /** CloudWatch uploads (PutMetricData calls) that failed or timed out. */
+  readonly metricsUploadsFailed: number;
+  /** Metric datums given up on: their upload kept failing, or too many waited to be uploaded. */
+  readonly metricDatumsDropped: number;
 }
 
 /** The counters behind {@link ProducerMetrics}, incremented in place by the stages. */
@@ -41,6 +45,8 @@ export class Counters {
   kinesisRecordsDataPut = 0;
   putRecordsRequests = 0;
   backpressureRejections = 0;
+  metricsUploadsFailed = 0;
+  metricDatumsDropped = 0;
   readonly errorsByCode = new Map<string, number>();
 
   /** Counts one failed attempt of a Kinesis record. */
@@ -62,6 +68,8 @@ export class Counters {
       errorsByCode: Object.fromEntries(this.errorsByCode),
       outstandingBytes,
       backpressureRejections: this.backpressureRejections,
+      metricsUploadsFailed: this.metricsUploadsFailed,
+      metricDatumsDropped: this.metricDatumsDropped,
     };
   }
 }
