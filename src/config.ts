@@ -8,6 +8,15 @@ import { DEFAULT_AGGREGATION_MAX_COUNT, DEFAULT_AGGREGATION_MAX_SIZE } from './a
 import { DEFAULT_REQUEST_TIMEOUT_MS } from './deadline.js';
 import { DEFAULT_HASH_KEY_CACHE_MAX, MAX_HASH_KEY_CACHE_MAX } from './sharding/hash-key.js';
 import {
+  METRICS_DEFAULTS,
+  resolveMetricsSettings,
+  type AdditionalMetricsDimension,
+  type MetricsGranularity,
+  type MetricsLevel,
+  type MetricsReport,
+  type MetricsSettings,
+} from './metrics/index.js';
+import {
   DEFAULT_MAX_USER_RECORD_SIZE,
   MAX_USER_RECORD_SIZE_LIMIT,
   validateClientSettings,
@@ -79,10 +88,22 @@ export interface ProducerOptions {
    * Default 60000; 0 turns it off.
    */
   shardMapRefreshInterval?: number;
+  /** Which metrics are recorded (KPL: MetricsLevel): `none`, `summary` or `detailed`. Default `detailed`. See docs/metrics.md. */
+  metricsLevel?: MetricsLevel;
+  /** Finest dimensions of the metrics (KPL: MetricsGranularity): `global`, `stream` or `shard`; coarser ones are reported too. Default `shard`. */
+  metricsGranularity?: MetricsGranularity;
+  /** Namespace of the metrics uploaded to CloudWatch (KPL: MetricsNamespace). Default `KinesisProducerLibrary`. */
+  metricsNamespace?: string;
+  /** How often the metrics are reported (to `onMetrics`, uploaded), in ms (KPL: MetricsUploadDelay). Default 60000, 1..60000. */
+  metricsUploadDelay?: number;
+  /** Dimensions added to the metrics from a granularity down (KPL: addAdditionalMetricsDimension), e.g. `{ name: 'Host', value: hostname(), granularity: 'global' }`. */
+  additionalMetricsDimensions?: readonly AdditionalMetricsDimension[];
+  /** Called with each interval's figures, every `metricsUploadDelay` and at `close()`. Must not throw (a throw is warned about once). */
+  onMetrics?: (report: MetricsReport) => void;
 }
 
 /** Options after validation, every default filled in. */
-export interface ResolvedConfig {
+export interface ResolvedConfig extends MetricsSettings {
   readonly streamName: string | undefined;
   readonly streamARN: string | undefined;
   readonly aggregationEnabled: boolean;
@@ -133,6 +154,8 @@ export const DEFAULTS = {
   maxOutstandingRecords: 100_000,
   maxOutstandingBytes: 64 * MiB,
   shardMapRefreshInterval: 60_000,
+  ...METRICS_DEFAULTS,
+  additionalMetricsDimensions: [],
 } as const satisfies Omit<ResolvedConfig, 'streamName' | 'streamARN' | 'collectionMaxSizeDefaulted'>;
 
 // Every option's name; the type makes sure none of ProducerOptions is missing.
@@ -144,6 +167,7 @@ const OPTION_NAMES = Object.keys({
   endpoint: 0,
   credentials: 0,
   client: 0,
+  onMetrics: 0,
 } satisfies Record<keyof ProducerOptions, unknown>);
 
 // The KPL's names (lower-cased) for what shardline calls otherwise; the others differ only in case.
@@ -154,7 +178,10 @@ const KPL_NAMES = {
   connecttimeout: 'requestTimeout (it bounds connecting too)',
 };
 
-function integer(options: ProducerOptions, field: keyof typeof DEFAULTS, min: number, max: number): number {
+/** The options whose default is a number. */
+type NumericOption = { [K in keyof typeof DEFAULTS]: (typeof DEFAULTS)[K] extends number ? K : never }[keyof typeof DEFAULTS];
+
+function integer(options: ProducerOptions, field: NumericOption, min: number, max: number): number {
   return validateInteger(field, options[field] ?? DEFAULTS[field], min, max);
 }
 
@@ -200,6 +227,10 @@ export function resolveConfig(options: ProducerOptions): ResolvedConfig {
     maxOutstandingBytes: integer(options, 'maxOutstandingBytes', 2 * maxUserRecordSize, Number.MAX_SAFE_INTEGER),
     shardMapRefreshInterval: integer(options, 'shardMapRefreshInterval', 0, 24 * 3600_000),
     collectionMaxSizeDefaulted: options.collectionMaxSize === undefined,
+    ...resolveMetricsSettings(options),
   };
+  if (options.onMetrics !== undefined && typeof options.onMetrics !== 'function') {
+    throw new ValidationError('onMetrics', 'a function', `got ${typeof options.onMetrics}`);
+  }
   return config;
 }

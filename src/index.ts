@@ -4,7 +4,17 @@
  */
 export { KinesisProducer } from './producer.js';
 export type { PutResult, UserRecord } from './records.js';
-export type { ProducerMetrics } from './metrics/index.js';
+export type {
+  ProducerMetrics,
+  MetricDatum,
+  MetricsReport,
+  MetricName,
+  MetricUnit,
+  MetricsLevel,
+  MetricsGranularity,
+  DimensionName,
+  AdditionalMetricsDimension,
+} from './metrics/index.js';
 export { DEFAULTS, type ProducerOptions } from './config.js';
 export type { KinesisClientLike, KinesisCommandLike } from './client.js';
 export {

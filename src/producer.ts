@@ -13,7 +13,7 @@ import { Sender, StreamRouters, type StreamRouter, type Settlement } from './bat
 import { createKinesisClient, warnAboutClient, type KinesisClientLike } from './client.js';
 import { resolveConfig, type ProducerOptions, type ResolvedConfig } from './config.js';
 import { BackpressureError, ProducerClosedError, UserRecordFailedError } from './errors.js';
-import { Counters, type ProducerMetrics } from './metrics/index.js';
+import { Counters, MetricsRecorder, type MetricDatum, type MetricName, type MetricsReport, type MetricsSink, type ProducerMetrics } from './metrics/index.js';
 import { addAttempt, pendingRecord, submit, type KinesisRecord, type PendingRecord, type PutResult, type RecordSink, type UserRecord } from './records.js';
 import { RetryPolicy, RetryScheduler } from './retry/index.js';
 import { Scheduler, now } from './scheduler.js';
@@ -37,6 +37,7 @@ export class KinesisProducer {
   readonly #client: KinesisClientLike;
   readonly #ownsClient: boolean;
   readonly #counters = new Counters();
+  readonly #recorder: MetricsRecorder;
   readonly #scheduler = new Scheduler((t) => Math.min(this.#retries.due(t), this.#streams.due(t)));
   readonly #sender: Sender;
   readonly #retries: RetryScheduler;
@@ -70,7 +71,9 @@ export class KinesisProducer {
       wakeAt: (deadline) => this.#scheduler.wakeAt(deadline),
     });
     this.#hashKeys = new HashKeyCache(config.hashKeyCacheSize);
+    this.#recorder = new MetricsRecorder(config, metricsSinks(options), () => this.#streams.sampleGauges());
     this.#streams = new StreamRouters({
+      recorder: this.#recorder,
       client: this.#client,
       config,
       sender: this.#sender,
@@ -95,9 +98,18 @@ export class KinesisProducer {
     return 0;
   }
 
-  /** Counters since the producer started (a snapshot). */
+  /** Counters since the producer started (a snapshot), whatever `metricsLevel` is. */
   get metrics(): ProducerMetrics {
     return this.#counters.snapshot(this.#sender.inFlight, this.#outstandingBytes);
+  }
+
+  /**
+   * The KPL's metrics since the producer started (the current interval included), as statistic
+   * sets per metric and dimensions (KPL: getMetrics); only `metricName`'s when given. Empty at
+   * `metricsLevel: 'none'`. See docs/metrics.md.
+   */
+  getMetrics(metricName?: MetricName): MetricDatum[] {
+    return this.#recorder.snapshot(metricName);
   }
 
   /** What the producer knows of a stream it has written to (by default, of its default stream). */
@@ -179,6 +191,9 @@ export class KinesisProducer {
     this.#outstanding.add(pending);
     this.#outstandingBytes += pending.size;
     this.#counters.userRecordsReceived++;
+    const metrics = pending.stream.metrics;
+    metrics.pending++;
+    if (metrics.recording) metrics.figures.stat.UserRecordsReceived.add(1);
     pending.stream.route(pending, pending.arrivedAt);
   }
 
@@ -227,6 +242,7 @@ export class KinesisProducer {
     await this.#sender.onIdle();
     this.#scheduler.stop();
     this.#streams.close();
+    await this.#recorder.close();
     if (this.#ownsClient) this.#client.destroy();
   }
 
@@ -240,6 +256,7 @@ export class KinesisProducer {
   #refuse(limit: 'maxOutstandingRecords' | 'maxOutstandingBytes', value: number): BackpressureError {
     this.#saturated = true;
     this.#counters.backpressureRejections++;
+    if (this.#recorder.recording) this.#recorder.global.stat.BackpressureRejections.add(1);
     return new BackpressureError(limit, value);
   }
 
@@ -247,6 +264,7 @@ export class KinesisProducer {
   #settle(record: PendingRecord): boolean {
     if (!this.#outstanding.delete(record)) return false;
     this.#outstandingBytes -= record.size;
+    record.stream.metrics.pending--;
     const config = this.#config;
     if (this.#saturated && this.#outstanding.size <= config.maxOutstandingRecords / 2 && this.#outstandingBytes <= config.maxOutstandingBytes / 2) {
       this.#saturated = false;
@@ -291,6 +309,8 @@ export class KinesisProducer {
     if (!this.#settle(record)) return;
     this.#counters.userRecordsFailed++;
     if (code === 'Expired') this.#counters.userRecordsExpired++;
+    const metrics = record.stream.metrics;
+    if (metrics.recording) metrics.shardOfHashKey(record.hashKey).failed(record.attemptCount, code);
     const error = new UserRecordFailedError(code, message, record.partitionKey, record.attempts ?? [], record.attemptCount);
     if (record.sink !== undefined) record.sink.failed(record.source!, error);
     else record.reject!(error);
@@ -313,4 +333,12 @@ export class KinesisProducer {
       }
     }
   }
+}
+
+/** The sinks the options ask for: each interval's report goes to every one. */
+function metricsSinks(options: ProducerOptions): MetricsSink[] {
+  const sinks: MetricsSink[] = [];
+  const onMetrics = options.onMetrics;
+  if (onMetrics !== undefined) sinks.push({ report: (report: MetricsReport) => onMetrics(report), close: () => Promise.resolve() });
+  return sinks;
 }

@@ -4,6 +4,7 @@
  * being delivered ({@link PendingRecord}) and a record as sent to Kinesis ({@link KinesisRecord}).
  */
 import type { Attempt, UserRecordFailedError } from './errors.js';
+import type { StreamMetrics } from './metrics/index.js';
 
 /** A record to put. `data` is bytes, or a string sent as its UTF-8 bytes. */
 export interface UserRecord {
@@ -47,6 +48,8 @@ export const MAX_KEPT_ATTEMPTS = 10;
 /** Sends a user record on its way through its stream's buffers (again, after a failure). */
 export interface RecordRouter {
   route(record: PendingRecord, t: number): void;
+  /** The stream's metrics. */
+  readonly metrics: StreamMetrics;
 }
 
 /** A user record from `put()` until it settles. */

@@ -90,6 +90,11 @@ export class RateLimiter {
     return this.#factor;
   }
 
+  /** The rate now allowed, in percent of the shard's limits (what ShardRateLimit reports). */
+  get percentOfLimits(): number {
+    return (this.#factor / this.#realLimit) * 100;
+  }
+
   #refill(now: number): void {
     const seconds = (now - this.#refilledAt) / 1000;
     if (seconds <= 0) return;

@@ -39,6 +39,8 @@ export interface SendOutcomes {
   expired(record: KinesisRecord, t: number, message: string): void;
   /** The stream refused a request as invalid: its limits may have changed. */
   invalidRequest(): void;
+  /** A PutRecords call of `batch` ended (answered or not), before its records' outcomes are reported. */
+  requestEnded(batch: readonly KinesisRecord[], start: number, end: number): void;
 }
 
 /** Options of a {@link Sender}. */
@@ -108,6 +110,7 @@ export class Sender {
     try {
       output = await withDeadline('PutRecords', deadline, undefined, (abortSignal) => this.#client.send(command, { abortSignal }), false);
     } catch (error) {
+      outcomes.requestEnded(live, start, now());
       const failure = classifyRequestError(error);
       const cutByTtl = failure.code === 'RequestTimeout' && deadline < this.#requestTimeout;
       this.#onRequestFailed(
@@ -120,6 +123,7 @@ export class Sender {
       return;
     }
     const end = now();
+    outcomes.requestEnded(live, start, end);
     const answer = output?.Records;
     if (!Array.isArray(answer) || answer.length !== live.length) {
       const got = Array.isArray(answer) ? `${answer.length} entries` : 'no list of entries';

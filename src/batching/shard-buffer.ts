@@ -46,6 +46,8 @@ export class ShardBuffer {
   readonly #out: ShardBufferOutput;
   /** When the oldest record in the aggregator must leave. */
   #deadline = Infinity;
+  /** User records in the Kinesis records the rate limit holds back (sampled as UserRecordsHeldByRateLimit). */
+  #held = 0;
 
   /** @param t - The current time, in ms: the rate limit starts with a full second of tokens. */
   constructor(shardId: string, mapVersion: number, options: ShardBufferOptions, out: ShardBufferOutput, t: number) {
@@ -77,6 +79,7 @@ export class ShardBuffer {
       return;
     }
     queue.push(record);
+    this.#held += record.userRecords.length;
     this.#out.wakeAt(t + this.limiter.waitTime(queue.peek()!.size, t));
   }
 
@@ -100,10 +103,16 @@ export class ShardBuffer {
     this.#drainQueue(t);
   }
 
+  /** User records held back by the shard's rate limit. */
+  get heldUserRecords(): number {
+    return this.#held;
+  }
+
   /** Takes every user record the buffer holds (its shard closed: they need routing again). */
   takeAll(): PendingRecord[] {
     const records = this.#aggregator.drain().entries;
     this.#deadline = Infinity;
+    this.#held = 0;
     for (const queued of this.#queue.drain()) records.push(...queued.userRecords);
     return records;
   }
@@ -114,9 +123,11 @@ export class ShardBuffer {
     for (let head = queue.peek(); head !== undefined; head = queue.peek()) {
       if (head.expiresAt <= t) {
         queue.pop();
+        this.#held -= head.userRecords.length;
         this.#out.expire(head, t, 'recordTtl ran out while waiting for the shard rate limit');
       } else if (this.limiter.tryTake(head.size, t)) {
         queue.pop();
+        this.#held -= head.userRecords.length;
         // Records let out by the rate limits of many shards share requests if they wait a moment
         // for each other; sent at once, each would take a request (and a connection) of its own.
         this.#out.collect(head, t + this.#releaseCoalesce);

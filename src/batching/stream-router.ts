@@ -4,6 +4,7 @@
  */
 import { MAX_REQUEST_SIZE, MiB, type ResolvedConfig } from '../config.js';
 import { rawKinesisRecord, type KinesisRecord, type PendingRecord, type RecordRouter } from '../records.js';
+import type { StreamMetrics } from '../metrics/index.js';
 import type { Failure, RetryScheduler } from '../retry/index.js';
 import type { StreamView } from '../sharding/index.js';
 import { Collector } from './collector.js';
@@ -29,6 +30,7 @@ export interface Settlement {
 /** What a {@link StreamRouter} is wired to. */
 export interface StreamRouterOptions {
   readonly view: StreamView;
+  readonly metrics: StreamMetrics;
   readonly config: ResolvedConfig;
   readonly shardBuffer: ShardBufferOptions;
   readonly sender: Sender;
@@ -49,6 +51,7 @@ export interface StreamRouterOptions {
  */
 export class StreamRouter implements RecordRouter, SendOutcomes {
   readonly view: StreamView;
+  readonly metrics: StreamMetrics;
   readonly #config: ResolvedConfig;
   readonly #shardBuffer: ShardBufferOptions;
   readonly #sender: Sender;
@@ -74,6 +77,7 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
 
   constructor(options: StreamRouterOptions) {
     this.view = options.view;
+    this.metrics = options.metrics;
     this.#config = options.config;
     this.#shardBuffer = options.shardBuffer;
     this.#sender = options.sender;
@@ -199,6 +203,14 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
   /** The record is where a KCL reads it: the shard's rate may climb, and its user records resolve. */
   #delivered(record: KinesisRecord, shardId: string, sequenceNumber: string, start: number, end: number): void {
     this.#limiterOf(record)?.onSuccess(end);
+    const metrics = this.metrics;
+    if (metrics.recording) {
+      const figures = metrics.shard(shardId);
+      figures.stat.KinesisRecordsPut.add(1);
+      figures.stat.KinesisRecordsDataPut.add(record.size);
+      figures.stat.AllErrors.add(0);
+      figures.written(record.userRecords, start);
+    }
     this.#settlement.succeed(record, shardId, sequenceNumber, start, end);
   }
 
@@ -230,17 +242,44 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
   }
 
   failed(record: KinesisRecord, failure: Failure, start: number, end: number): void {
+    if (this.metrics.recording) this.metrics.shard(record.predictedShardId).attemptFailed(record.userRecords, failure.code, start);
     if (failure.kind === 'throttled') this.#limiterOf(record)?.onThrottled(start, end);
     if (OUTAGE_CODES.has(failure.code)) this.#outages++;
     this.#retries.onFailure(record, failure, start, end);
   }
 
   attempted(record: KinesisRecord, failure: Failure, start: number, end: number): void {
+    if (this.metrics.recording) this.metrics.shard(record.predictedShardId).attemptFailed(record.userRecords, failure.code, start);
     this.#retries.recordAttempt(record, failure, start, end);
   }
 
   expired(record: KinesisRecord, t: number, message: string): void {
     this.#retries.expire(record, t, message);
+  }
+
+  requestEnded(batch: readonly KinesisRecord[], start: number, end: number): void {
+    const metrics = this.metrics;
+    if (!metrics.recording) return;
+    let users = 0;
+    for (let i = 0; i < batch.length; i++) {
+      const record = batch[i]!;
+      users += record.userRecords.length;
+      metrics.shard(record.predictedShardId).stat.UserRecordsPerKinesisRecord.add(record.userRecords.length);
+    }
+    const stat = metrics.figures.stat;
+    stat.RequestTime.add(end - start);
+    stat.KinesisRecordsPerPutRecordsRequest.add(batch.length);
+    stat.UserRecordsPerPutRecordsRequest.add(users);
+  }
+
+  /** Samples the shards' gauges: user records held by each rate limit, and each rate limit in percent of the shard's limits. */
+  sampleGauges(): void {
+    const metrics = this.metrics;
+    for (const buffer of this.#shards.values()) {
+      const stat = metrics.shard(buffer.shardId).stat;
+      stat.UserRecordsHeldByRateLimit.add(buffer.heldUserRecords);
+      stat.ShardRateLimit.add(buffer.limiter.percentOfLimits);
+    }
   }
 
   invalidRequest(): void {

@@ -3,6 +3,7 @@
  * made on first use.
  */
 import type { KinesisClientLike } from '../client.js';
+import type { MetricsRecorder } from '../metrics/index.js';
 import { now } from '../scheduler.js';
 import { StreamView, type StreamStatus } from '../sharding/index.js';
 import { validateStreamRef } from '../validation.js';
@@ -12,8 +13,10 @@ import { StreamRouter, type StreamRouterOptions } from './stream-router.js';
 const RELEASE_COALESCE_MS = 20;
 
 /** What every stream's router is wired to, and the client its stream is read with. */
-export interface StreamRoutersOptions extends Omit<StreamRouterOptions, 'view' | 'shardBuffer'> {
+export interface StreamRoutersOptions extends Omit<StreamRouterOptions, 'view' | 'metrics' | 'shardBuffer'> {
   readonly client: KinesisClientLike;
+  /** Where each stream's metrics are made. */
+  readonly recorder: MetricsRecorder;
 }
 
 /** The routers of every stream a producer writes to, by stream name and ARN. */
@@ -31,7 +34,7 @@ export class StreamRouters {
     const known = this.#routers.get(key);
     if (known !== undefined) return known;
     validateStreamRef({ streamName, streamARN });
-    const { config, client } = this.#options;
+    const { config, client, recorder } = this.#options;
     const view = new StreamView({
       client,
       streamName,
@@ -44,6 +47,7 @@ export class StreamRouters {
     const router: StreamRouter = new StreamRouter({
       ...this.#options,
       view,
+      metrics: recorder.stream(streamName ?? streamNameOfARN(streamARN!), (hashKey) => view.lookup(hashKey)?.shardId),
       shardBuffer: { ...config, releaseCoalesce: Math.min(config.recordMaxBufferedTime, RELEASE_COALESCE_MS) },
     });
     this.#routers.set(key, router);
@@ -62,6 +66,11 @@ export class StreamRouters {
     return next;
   }
 
+  /** Samples every stream's shard gauges into its metrics. */
+  sampleGauges(): void {
+    for (const router of this.#routers.values()) router.sampleGauges();
+  }
+
   /** Sends every stream's buffers now (rate limits still hold). */
   sendAll(t: number): void {
     for (const router of this.#routers.values()) router.sendAll(t);
@@ -71,6 +80,11 @@ export class StreamRouters {
   close(): void {
     for (const router of this.#routers.values()) router.view.close();
   }
+}
+
+/** The stream name an ARN ends with (`arn:aws:kinesis:region:account:stream/NAME`): the metrics' StreamName. */
+function streamNameOfARN(streamARN: string): string {
+  return streamARN.slice(streamARN.lastIndexOf('/') + 1);
 }
 
 function streamKey(streamName: string | undefined, streamARN: string | undefined): string {

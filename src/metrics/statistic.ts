@@ -24,13 +24,18 @@ export class Statistic {
     if (value > this.max) this.max = value;
   }
 
+  /** Adds a set of samples given by its figures (e.g. gathered in a loop's locals). */
+  addSet(count: number, sum: number, min: number, max: number): void {
+    if (count <= 0) return;
+    this.count += count;
+    this.sum += sum;
+    if (min < this.min) this.min = min;
+    if (max > this.max) this.max = max;
+  }
+
   /** Adds the samples of another set. */
   merge(other: Statistic): void {
-    if (other.count === 0) return;
-    this.count += other.count;
-    this.sum += other.sum;
-    if (other.min < this.min) this.min = other.min;
-    if (other.max > this.max) this.max = other.max;
+    this.addSet(other.count, other.sum, other.min, other.max);
   }
 
   /** Forgets every sample (a new interval starts). */

@@ -38,10 +38,13 @@ type Outcome =
   | { kind: 'expired'; record: KinesisRecord }
   | { kind: 'invalidRequest' };
 
-function recorder(): SendOutcomes & { outcomes: Outcome[] } {
+function recorder(): SendOutcomes & { outcomes: Outcome[]; requests: { records: number; outcomesBefore: number }[] } {
   const outcomes: Outcome[] = [];
+  const requests: { records: number; outcomesBefore: number }[] = [];
   return {
     outcomes,
+    requests,
+    requestEnded: (batch) => requests.push({ records: batch.length, outcomesBefore: outcomes.length }),
     succeeded: (record, shardId, sequenceNumber) => outcomes.push({ kind: 'succeeded', record, shardId, sequenceNumber }),
     wrongShard: (record, shardId, sequenceNumber) => outcomes.push({ kind: 'wrongShard', record, shardId, sequenceNumber }),
     failed: (record, failure) => outcomes.push({ kind: 'failed', record, failure }),
@@ -60,7 +63,7 @@ async function sendOnce(answer: Answer, batch: KinesisRecord[], options: { reque
   const outcomes = recorder();
   sender.send(target, batch, outcomes);
   await sender.onIdle();
-  return { ...fake, counters, outcomes: outcomes.outcomes };
+  return { ...fake, counters, outcomes: outcomes.outcomes, requests: outcomes.requests };
 }
 
 const ok = (shardId: string, sequenceNumber: string) => ({ ShardId: shardId, SequenceNumber: sequenceNumber });
@@ -188,6 +191,20 @@ describe('Sender: answers to outcomes', () => {
     expect(outcomes.some((o) => o.kind === 'invalidRequest')).toBe(true);
     // 5 → 2 + 3 → the 3 with the bad record → 1 + 2 → the 2 with it → 1 + 1.
     expect(calls.length).toBe(7);
+  });
+
+  it('tells of every call that ended (answered, refused or not), once, with its live records, before their outcomes', async () => {
+    const stale = kinesisRecord({ arrivedAt: performance.now() - 10_000, ttl: 1 });
+    const batch = [stale, ...Array.from({ length: 4 }, (_, i) => kinesisRecord({ partitionKey: i === 2 ? 'bad' : `good-${i}` }))];
+    const invalid = Object.assign(new Error('bad record'), { name: 'InvalidArgumentException', $fault: 'client', $metadata: { httpStatusCode: 400 } });
+    const { calls, requests } = await sendOnce(async (input) => {
+      if (input.Records!.some((r) => r.PartitionKey === 'bad')) throw invalid;
+      return { Records: input.Records!.map((_, i) => ok('shardId-1', String(i))) };
+    }, batch);
+    expect(requests).toHaveLength(calls.length);
+    expect(requests.reduce((sum, r) => sum + r.records, 0)).toBe(calls.reduce((sum, c) => sum + c.Records!.length, 0));
+    // The first call holds the four live records (the expired one is reported, not sent), and ends before any outcome of its records.
+    expect(requests[0]).toEqual({ records: 4, outcomesBefore: 1 });
   });
 
   it('aborts a call that does not answer within requestTimeout and fails its records as RequestTimeout', async () => {

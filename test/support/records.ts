@@ -1,6 +1,7 @@
 /**
  * Pending and Kinesis records for the stages' unit tests, built as the producer builds them.
  */
+import { Figures, StreamMetrics } from '../../src/metrics/index.js';
 import { hashKeyOfPartitionKey } from '../../src/sharding/index.js';
 import { pendingRecord as newPendingRecord, rawKinesisRecord, type KinesisRecord, type PendingRecord, type PutResult, type RecordRouter } from '../../src/records.js';
 
@@ -15,6 +16,7 @@ export const recordingRouter: RecordRouter = {
   route(record, t) {
     (record as TestRecord).routedAt.push(t);
   },
+  metrics: new StreamMetrics('test', false, new Figures(), false, () => undefined),
 };
 
 let nextId = 1;

@@ -1,0 +1,113 @@
+/**
+ * The statistic sets of one set of dimensions — the whole producer, a stream, or a shard — over
+ * the current interval.
+ */
+import { METRICS, type MetricName } from './catalogue.js';
+import { Statistic } from './statistic.js';
+
+/** What the figures read of a user record. */
+interface UserRecordState {
+  readonly data: Uint8Array;
+  /** When its current wait began: arrival, or the end of its last failed attempt. */
+  readonly waitingSince: number;
+  /** Attempts made before the current one. */
+  readonly attemptCount: number;
+}
+
+/** One {@link Statistic} per metric, and ErrorsByCode's per error code. */
+export class Figures {
+  readonly stat: Readonly<Record<MetricName, Statistic>>;
+  readonly errorsByCode = new Map<string, Statistic>();
+
+  constructor() {
+    const stat = {} as Record<MetricName, Statistic>;
+    for (const metric of METRICS) stat[metric.name] = new Statistic();
+    this.stat = stat;
+  }
+
+  /** Counts one failed attempt of a Kinesis record: ErrorsByCode for `code`, and AllErrors. */
+  error(code: string): void {
+    let byCode = this.errorsByCode.get(code);
+    if (byCode === undefined) this.errorsByCode.set(code, (byCode = new Statistic()));
+    byCode.add(1);
+    this.stat.AllErrors.add(1);
+  }
+
+  /**
+   * User records written by an attempt that started at `start`: UserRecordsPut (1 each),
+   * UserRecordsDataPut, and per record its BufferingTime and RetriesPerRecord. One pass, one
+   * statistic update per metric: this runs for every envelope written.
+   */
+  written(users: readonly UserRecordState[], start: number): void {
+    let bytes = 0;
+    let minBytes = Infinity;
+    let maxBytes = 0;
+    let waited = 0;
+    let minWaited = Infinity;
+    let maxWaited = -Infinity;
+    let retries = 0;
+    let minRetries = Infinity;
+    let maxRetries = 0;
+    for (let i = 0; i < users.length; i++) {
+      const user = users[i]!;
+      const size = user.data.length;
+      bytes += size;
+      if (size < minBytes) minBytes = size;
+      if (size > maxBytes) maxBytes = size;
+      const wait = start - user.waitingSince;
+      waited += wait;
+      if (wait < minWaited) minWaited = wait;
+      if (wait > maxWaited) maxWaited = wait;
+      // The attempt that wrote it is not counted yet: its earlier attempts are its retries.
+      const tries = user.attemptCount;
+      retries += tries;
+      if (tries < minRetries) minRetries = tries;
+      if (tries > maxRetries) maxRetries = tries;
+    }
+    const n = users.length;
+    const stat = this.stat;
+    stat.UserRecordsPut.addMany(1, n);
+    stat.UserRecordsDataPut.addSet(n, bytes, minBytes, maxBytes);
+    stat.BufferingTime.addSet(n, waited, minWaited, maxWaited);
+    stat.RetriesPerRecord.addSet(n, retries, minRetries, maxRetries);
+  }
+
+  /** A failed attempt, started at `start`, of a Kinesis record holding `users`: their BufferingTime, its error. */
+  attemptFailed(users: readonly UserRecordState[], code: string, start: number): void {
+    let waited = 0;
+    let minWaited = Infinity;
+    let maxWaited = -Infinity;
+    for (let i = 0; i < users.length; i++) {
+      const wait = start - users[i]!.waitingSince;
+      waited += wait;
+      if (wait < minWaited) minWaited = wait;
+      if (wait > maxWaited) maxWaited = wait;
+    }
+    this.stat.BufferingTime.addSet(users.length, waited, minWaited, maxWaited);
+    this.stat.KinesisRecordsPut.add(0);
+    this.error(code);
+  }
+
+  /** A user record failed for good, after `attemptCount` attempts. */
+  failed(attemptCount: number, code: string): void {
+    this.stat.UserRecordsPut.add(0);
+    this.stat.RetriesPerRecord.add(Math.max(0, attemptCount - 1));
+    if (code === 'Expired') this.stat.UserRecordExpired.add(1);
+  }
+
+  /** Adds every sample of `other`. */
+  merge(other: Figures): void {
+    for (const metric of METRICS) this.stat[metric.name].merge(other.stat[metric.name]);
+    for (const [code, statistic] of other.errorsByCode) {
+      let byCode = this.errorsByCode.get(code);
+      if (byCode === undefined) this.errorsByCode.set(code, (byCode = new Statistic()));
+      byCode.merge(statistic);
+    }
+  }
+
+  /** Forgets every sample: the next interval starts. */
+  reset(): void {
+    for (const metric of METRICS) this.stat[metric.name].reset();
+    this.errorsByCode.clear();
+  }
+}
