@@ -37,6 +37,8 @@ export interface ProducerJob extends Workload {
   readonly windowBytes: number;
   /** How records are fed: `put()` and a promise each (the window bounds what is unsettled), or `putAll()`. */
   readonly entry?: 'put' | 'putAll';
+  /** The producer's metricsLevel; undefined for the default (detailed, per shard). */
+  readonly metricsLevel?: 'none' | 'summary' | 'detailed';
 }
 
 /**
@@ -166,6 +168,7 @@ async function runProducer(job: ProducerJob): Promise<ProducerResult> {
     credentials,
     aggregationEnabled: job.aggregation,
     ...(job.rateLimit !== undefined && { rateLimit: job.rateLimit }),
+    ...(job.metricsLevel !== undefined && { metricsLevel: job.metricsLevel }),
   });
   const drive = (count: number): Promise<RunFigures> =>
     job.entry === 'putAll' ? drivePutAll(producer, make, count, job.size) : driveProducer(producer, make, count, job.size, job.window, job.windowBytes);

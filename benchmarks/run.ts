@@ -119,6 +119,8 @@ interface PipelineRow extends ProducerResult {
   readonly peers: readonly { readonly peer: (typeof PEERS)[number]; readonly result: PlainResult }[];
   /** The same records through `putAll()`: no promise per record. */
   readonly putAll: ProducerResult;
+  /** The same records through `put()` with `metricsLevel: 'none'`: what the default metrics (detailed, per shard) cost. */
+  readonly metricsNone: ProducerResult;
 }
 
 /** Each size on a stream whose hottest shard (1,000 keys spread unevenly) stays under its limits. */
@@ -135,20 +137,22 @@ for (const { size, count, shards } of PIPELINE) {
     const records = { endpoint: server.endpoint, streamName: STREAM, size, keys: KEYS, count, warmup: Math.round(count / 5) };
     const job: ProducerJob = { kind: 'producer', aggregation: true, rateLimit: NO_RATE_LIMIT, window: WINDOW, windowBytes: WINDOW_BYTES, ...records };
     const clients = PEERS;
-    const runs = { shardline: [] as ProducerResult[], putAll: [] as ProducerResult[], peers: clients.map((): PlainResult[] => []) };
+    const runs = { shardline: [] as ProducerResult[], putAll: [] as ProducerResult[], metricsNone: [] as ProducerResult[], peers: clients.map((): PlainResult[] => []) };
     // Interleaved, so that drift (other load, CPU frequency) touches shardline and its peers alike.
     for (let r = 0; r < REPEATS; r++) {
       progress(`pipeline ${label} × ${int(count)}: shardline`);
       runs.shardline.push(await measureInChild<ProducerResult>(job));
       progress(`pipeline ${label} × ${int(count)}: shardline putAll`);
       runs.putAll.push(await measureInChild<ProducerResult>({ ...job, entry: 'putAll' }));
+      progress(`pipeline ${label} × ${int(count)}: shardline metricsLevel none`);
+      runs.metricsNone.push(await measureInChild<ProducerResult>({ ...job, metricsLevel: 'none' }));
       for (const [i, peer] of clients.entries()) {
         progress(`pipeline ${label} × ${int(count)}: ${peer.name}`);
         runs.peers[i]!.push(await measureInChild<PlainResult>({ ...SDK_CALLS, awsKinesisAgg: peer.awsKinesisAgg, ...records }));
       }
     }
     const result = medianRun(runs.shardline);
-    return { label, size, shards, ...result, putAll: medianRun(runs.putAll), peers: clients.map((peer, i) => ({ peer, result: medianRun(runs.peers[i]!) })) };
+    return { label, size, shards, ...result, putAll: medianRun(runs.putAll), metricsNone: medianRun(runs.metricsNone), peers: clients.map((peer, i) => ({ peer, result: medianRun(runs.peers[i]!) })) };
   }, shards));
 }
 
@@ -254,6 +258,7 @@ console.log(
     pipeline.flatMap((r) => [
       [r.label, 'shardline, put() each', ...pipelineCells(r), ''],
       ['', `shardline, putAll() (${times(r.putAll.recordsPerSecond / r.recordsPerSecond)} put())`, ...pipelineCells(r.putAll), times(r.recordsPerSecond / r.putAll.recordsPerSecond)],
+      ['', 'shardline, put() each, metricsLevel none', ...pipelineCells(r.metricsNone), times(r.recordsPerSecond / r.metricsNone.recordsPerSecond)],
       ...r.peers.map(({ peer, result }) => [
         '',
         result.failed > 0 ? `${peer.name} (${int(result.failed)} FAILED)` : peer.name,
@@ -362,6 +367,7 @@ const dump = {
     peakRssMB: r.peakRssMB,
     loopDelayP99Ms: r.loopDelayP99Ms,
     putAll: { recordsPerSecond: r.putAll.recordsPerSecond, megabytesPerSecond: r.putAll.megabytesPerSecond, loopDelayP99Ms: r.putAll.loopDelayP99Ms, overPut: Math.round((100 * r.putAll.recordsPerSecond) / r.recordsPerSecond) / 100 },
+    metricsNone: { recordsPerSecond: r.metricsNone.recordsPerSecond, detailedOverNone: Math.round((100 * r.recordsPerSecond) / r.metricsNone.recordsPerSecond) / 100 },
     peers: Object.fromEntries(
       r.peers.map(({ peer, result }) => [peer.id, { ...brief(result), shardlineRatio: Math.round((100 * r.recordsPerSecond) / result.recordsPerSecond) / 100 }]),
     ),
