@@ -166,6 +166,37 @@ describe('OpenTelemetrySink', () => {
     expect(createGauge.mock.calls.map((c) => c[0])).toEqual(['RetriesPerRecord.min', 'RetriesPerRecord.max']);
   });
 
+  it('records a large report over several turns of the event loop, in order, and close() waits for it', async () => {
+    const { meter, collect } = setUp();
+    let adds = 0;
+    const counting: MeterLike = {
+      createCounter(name, options) {
+        const counter = meter.createCounter(name, options);
+        return {
+          add(value, attributes) {
+            adds++;
+            counter.add(value, attributes);
+          },
+        };
+      },
+      createGauge: (name, options) => meter.createGauge(name, options),
+      createObservableGauge: (name, options) => meter.createObservableGauge(name, options),
+    };
+    const sink = new OpenTelemetrySink(counting);
+    // Below the SDK's default of 2,000 series an instrument (more fold into one overflow series).
+    const perShard = Array.from({ length: 1_500 }, (_, i) => datum('UserRecordsPut', { StreamName: 'events', ShardId: `shardId-${i}` }, [1]));
+    sink.report(report(...perShard, datum('ShardRateLimit', SHARD_0, [50])));
+    sink.report(report(datum('ShardRateLimit', SHARD_0, [100]), datum('UserRecordsPut', {}, [1, 1])));
+    expect(adds).toBeGreaterThan(0);
+    expect(adds).toBeLessThan(1_500);
+    await sink.close();
+    expect(adds).toBe(1_501);
+    const metrics = await collect();
+    expect(metrics.get('UserRecordsPut')?.dataPoints).toHaveLength(1_501);
+    // The second report's gauge was recorded after the first's.
+    expect(points(metrics, 'ShardRateLimit')).toEqual([[SHARD_0, 100]]);
+  });
+
   it('uses observable gauges on a meter without createGauge (API < 1.9), observing the latest report', async () => {
     // Delta temporality: each collection shows only what was observed in it.
     const { meter, collect } = setUp(AggregationTemporality.DELTA);
