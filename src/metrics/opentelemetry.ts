@@ -57,7 +57,7 @@ const INSTRUMENTS: Readonly<Record<MetricName, { readonly description: string; r
   UserRecordsReceived: { unit: '{record}', description: 'User records accepted by put().' },
   UserRecordsPending: { unit: '{record}', description: 'User records accepted and not yet settled (sampled once a second).' },
   UserRecordsPut: { unit: '{record}', description: 'User records written.' },
-  UserRecordsDataPut: { unit: 'By', description: 'Bytes of user records written (data and partition keys).' },
+  UserRecordsDataPut: { unit: 'By', description: 'Bytes of data of the user records written (partition keys not counted).' },
   KinesisRecordsPut: { unit: '{record}', description: 'Kinesis records written (an aggregated record counts once).' },
   KinesisRecordsDataPut: { unit: 'By', description: 'Bytes of Kinesis records written (data and partition keys).' },
   ErrorsByCode: { unit: '{error}', description: 'Failed attempts of Kinesis records, by error code.' },
