@@ -191,10 +191,13 @@ export class CloudWatchSink implements MetricsSink {
     this.#maxWaitingDatums = options.maxWaitingDatums ?? DEFAULT_MAX_WAITING_DATUMS;
   }
 
-  /** Queues the report's datums (timestamped with the interval's end) and starts an upload unless one is under way. */
+  /**
+   * Queues the report's datums (timestamped with the interval's end) and starts an upload unless one
+   * is under way. After `close()`, drops them (counted).
+   */
   report(report: MetricsReport): void {
     if (this.#closing !== undefined) {
-      this.#counters.metricDatumsDropped += report.datums.length;
+      this.#counters.metricDatumsDropped += report.datums.filter((d) => d.count !== 0).length;
       return;
     }
     const namespaceOk = namespaceProblem(report.namespace) === undefined;
@@ -205,9 +208,9 @@ export class CloudWatchSink implements MetricsSink {
       else if (datum.count !== 0) this.#counters.metricDatumsDropped++;
     }
     this.#bound();
-    // Datums reported while an upload is under way wait for the next report: at most one upload at a time.
-    // Started on a later turn of the event loop, so that the SDK's synchronous work (serialising up
-    // to 1000 datums) is not done inside report().
+    // At most one upload at a time: one under way takes these datums too (it runs until nothing
+    // waits or a request fails). Started on a later turn of the event loop, so that the SDK's
+    // synchronous work (serialising up to 1000 datums) is not done inside report().
     this.#uploading ??= new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => this.#upload())
       .finally(() => (this.#uploading = undefined));

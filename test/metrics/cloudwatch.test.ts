@@ -74,6 +74,10 @@ describe('what arrives', () => {
     expect(server.requests).toHaveLength(1);
     expect(server.requests[0]!.protocol).toBe('json');
     expect(server.datums()).toEqual(datums.map((d) => recorded(d)));
+    // Looked up by exact dimensions: the stream's figure is not the shard's.
+    expect(server.datums('UserRecordsPut', { StreamName: 'orders' })).toEqual([]);
+    expect(server.sum('UserRecordsPut', { ShardId: 'shardId-000000000001', StreamName: 'orders' })).toBe(10);
+    expect(server.datums('EventLoopDelay', {})).toHaveLength(1);
     expect(counters.metricsUploadsFailed).toBe(0);
     expect(counters.metricDatumsDropped).toBe(0);
   });

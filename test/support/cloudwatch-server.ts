@@ -68,11 +68,16 @@ export interface CloudWatchServer {
   readonly endpoint: string;
   /** Every PutMetricData request so far, in arrival order, accepted or not. */
   readonly requests: readonly RecordedRequest[];
-  /** The datums of accepted requests (what CloudWatch would hold), only those named `name` if given. */
-  datums(name?: string): RecordedDatum[];
+  /**
+   * The datums of accepted requests (what CloudWatch would hold), in arrival order; only those named
+   * `name` if given, and only those with exactly `dimensions` if given (`{}`: the global figure).
+   */
+  datums(name?: string, dimensions?: Readonly<Record<string, string>>): RecordedDatum[];
+  /** The sum of the `sum`s of {@link datums}`(name, dimensions)`: e.g. the records put over all intervals. */
+  sum(name: string, dimensions?: Readonly<Record<string, string>>): number;
   /** Answers the next `count` requests with `fault` (default `InternalFailure`, HTTP 500). */
   failNext(count: number, fault?: CloudWatchFault): void;
-  /** While on, requests are recorded and never answered. */
+  /** While on, requests are recorded and never answered (before any `failNext`). */
   stall(on?: boolean): void;
   /** Resolves once `count` requests have arrived; rejects after `timeoutMs`. */
   waitForRequests(count: number, timeoutMs?: number): Promise<void>;
@@ -99,10 +104,11 @@ export async function startCloudWatchServer(): Promise<CloudWatchServer> {
     req.on('end', () => {
       const raw = Buffer.concat(chunks);
       const gzipped = req.headers['content-encoding'] === 'gzip';
-      const body = gzipped ? gunzipSync(raw) : raw;
       const protocol = protocolOf(req);
+      let body = raw;
       let input: PutMetricDataInput;
       try {
+        if (gzipped) body = gunzipSync(raw);
         input = parsePutMetricData(protocol, req, body);
       } catch (error) {
         // Recorded, so that a test sees why its datums never arrived.
@@ -110,16 +116,22 @@ export async function startCloudWatchServer(): Promise<CloudWatchServer> {
         answerError(res, protocol, 400, 'InvalidParameterValue', 'Sender', String(error));
         return;
       }
-      const fault = failures.count > 0 ? FAULTS[failures.fault] : undefined;
-      const faultCode = failures.fault;
-      if (fault !== undefined) failures.count--;
-      const outcome = stalling ? 'stalled' : fault !== undefined ? 'failed' : 'accepted';
+      const outcome = stalling ? 'stalled' : failures.count > 0 ? 'failed' : 'accepted';
       record({ protocol, ...input, bytes: raw.length, decodedBytes: body.length, gzipped, outcome });
-      if (outcome === 'stalled') return;
-      if (fault !== undefined) answerError(res, protocol, fault.status, faultCode, fault.type, fault.message);
-      else answerSuccess(res, protocol);
+      if (outcome === 'accepted') {
+        answerSuccess(res, protocol);
+      } else if (outcome === 'failed') {
+        failures.count--;
+        const { status, type, message } = FAULTS[failures.fault];
+        answerError(res, protocol, status, failures.fault, type, message);
+      }
     });
   });
+  const datums = (name?: string, dimensions?: Readonly<Record<string, string>>): RecordedDatum[] =>
+    requests
+      .filter((r) => r.outcome === 'accepted')
+      .flatMap((r) => r.datums)
+      .filter((d) => (name === undefined || d.name === name) && (dimensions === undefined || sameDimensions(d.dimensions, dimensions)));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
 
@@ -128,7 +140,8 @@ export async function startCloudWatchServer(): Promise<CloudWatchServer> {
     get requests() {
       return requests;
     },
-    datums: (name) => requests.filter((r) => r.outcome === 'accepted').flatMap((r) => r.datums.filter((d) => name === undefined || d.name === name)),
+    datums,
+    sum: (name, dimensions) => datums(name, dimensions).reduce((total, d) => total + d.sum, 0),
     failNext: (count, fault = 'InternalFailure') => {
       failures = { count, fault };
     },
@@ -270,6 +283,11 @@ function answerError(res: ServerResponse, protocol: CloudWatchProtocol, status: 
     const xml = `<ErrorResponse><Error><Type>${type}</Type><Code>${code}</Code><Message>${escapeXml(message)}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`;
     res.writeHead(status, { 'content-type': 'text/xml' }).end(xml);
   }
+}
+
+function sameDimensions(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((key) => a[key] === b[key]);
 }
 
 function escapeXml(text: string): string {
