@@ -41,18 +41,27 @@ export function createKinesisClient(
   maxConnections: number,
   requestTimeout: number,
 ): KinesisClient {
-  const agentOptions = { keepAlive: true, maxSockets: maxConnections, maxFreeSockets: maxConnections };
   return new KinesisClient({
     ...(options.region !== undefined && { region: options.region }),
     ...(options.endpoint !== undefined && { endpoint: options.endpoint }),
     ...(options.credentials !== undefined && { credentials: options.credentials }),
     maxAttempts: 1,
-    requestHandler: new NodeHttpHandler({
-      httpAgent: new HttpAgent(agentOptions),
-      httpsAgent: new HttpsAgent(agentOptions),
-      connectionTimeout: requestTimeout,
-      requestTimeout,
-    }),
+    requestHandler: createHttp1Handler(maxConnections, requestTimeout),
+  });
+}
+
+/**
+ * An HTTP/1.1 keep-alive request handler with at most `maxConnections` sockets, for the clients
+ * shardline builds (Kinesis, CloudWatch). Idle keep-alive sockets do not hold the process open: Node's
+ * agent unrefs them.
+ */
+export function createHttp1Handler(maxConnections: number, requestTimeout: number): NodeHttpHandler {
+  const agentOptions = { keepAlive: true, maxSockets: maxConnections, maxFreeSockets: maxConnections };
+  return new NodeHttpHandler({
+    httpAgent: new HttpAgent(agentOptions),
+    httpsAgent: new HttpsAgent(agentOptions),
+    connectionTimeout: requestTimeout,
+    requestTimeout,
   });
 }
 
