@@ -15,6 +15,7 @@ import {
   type MetricsLevel,
   type MetricsReport,
   type MetricsSettings,
+  type MeterLike,
 } from './metrics/index.js';
 import {
   DEFAULT_MAX_USER_RECORD_SIZE,
@@ -100,6 +101,12 @@ export interface ProducerOptions {
   additionalMetricsDimensions?: readonly AdditionalMetricsDimension[];
   /** Called with each interval's figures, every `metricsUploadDelay` and at `close()`. Must not throw (a throw is warned about once). */
   onMetrics?: (report: MetricsReport) => void;
+  /**
+   * An OpenTelemetry `Meter` (e.g. `meterProvider.getMeter('shardline')`): each interval's figures
+   * are recorded on it (docs/metrics.md#opentelemetry). Typed by shape: shardline does not load
+   * `@opentelemetry/api`.
+   */
+  metricsMeter?: MeterLike;
 }
 
 /** Options after validation, every default filled in. */
@@ -168,6 +175,7 @@ const OPTION_NAMES = Object.keys({
   credentials: 0,
   client: 0,
   onMetrics: 0,
+  metricsMeter: 0,
 } satisfies Record<keyof ProducerOptions, unknown>);
 
 // The KPL's names (lower-cased) for what shardline calls otherwise; the others differ only in case.
@@ -231,6 +239,10 @@ export function resolveConfig(options: ProducerOptions): ResolvedConfig {
   };
   if (options.onMetrics !== undefined && typeof options.onMetrics !== 'function') {
     throw new ValidationError('onMetrics', 'a function', `got ${typeof options.onMetrics}`);
+  }
+  const meter = options.metricsMeter as Partial<MeterLike> | undefined;
+  if (meter !== undefined && (typeof meter !== 'object' || typeof meter.createCounter !== 'function' || typeof meter.createObservableGauge !== 'function')) {
+    throw new ValidationError('metricsMeter', 'an OpenTelemetry Meter (with createCounter and createObservableGauge)', `got ${typeof meter === 'object' ? 'an object without them' : typeof meter}`);
   }
   return config;
 }

@@ -13,7 +13,7 @@ import { Sender, StreamRouters, type StreamRouter, type Settlement } from './bat
 import { createKinesisClient, warnAboutClient, type KinesisClientLike } from './client.js';
 import { resolveConfig, type ProducerOptions, type ResolvedConfig } from './config.js';
 import { BackpressureError, ProducerClosedError, UserRecordFailedError } from './errors.js';
-import { Counters, MetricsRecorder, type MetricDatum, type MetricName, type MetricsReport, type MetricsSink, type ProducerMetrics } from './metrics/index.js';
+import { Counters, MetricsRecorder, OpenTelemetrySink, type MetricDatum, type MetricName, type MetricsReport, type MetricsSink, type ProducerMetrics } from './metrics/index.js';
 import { addAttempt, pendingRecord, submit, type KinesisRecord, type PendingRecord, type PutResult, type RecordSink, type UserRecord } from './records.js';
 import { RetryPolicy, RetryScheduler } from './retry/index.js';
 import { Scheduler, now } from './scheduler.js';
@@ -71,7 +71,7 @@ export class KinesisProducer {
       wakeAt: (deadline) => this.#scheduler.wakeAt(deadline),
     });
     this.#hashKeys = new HashKeyCache(config.hashKeyCacheSize);
-    this.#recorder = new MetricsRecorder(config, metricsSinks(options), () => this.#streams.sampleGauges());
+    this.#recorder = new MetricsRecorder(config, metricsSinks(options), (totals) => this.#streams.sampleGauges(totals));
     this.#streams = new StreamRouters({
       recorder: this.#recorder,
       client: this.#client,
@@ -340,5 +340,6 @@ function metricsSinks(options: ProducerOptions): MetricsSink[] {
   const sinks: MetricsSink[] = [];
   const onMetrics = options.onMetrics;
   if (onMetrics !== undefined) sinks.push({ report: (report: MetricsReport) => onMetrics(report), close: () => Promise.resolve() });
+  if (options.metricsMeter !== undefined) sinks.push(new OpenTelemetrySink(options.metricsMeter));
   return sinks;
 }

@@ -4,7 +4,7 @@
  */
 import { MAX_REQUEST_SIZE, MiB, type ResolvedConfig } from '../config.js';
 import { rawKinesisRecord, type KinesisRecord, type PendingRecord, type RecordRouter } from '../records.js';
-import type { StreamMetrics } from '../metrics/index.js';
+import type { GaugeTotals, StreamMetrics } from '../metrics/index.js';
 import type { Failure, RetryScheduler } from '../retry/index.js';
 import type { StreamView } from '../sharding/index.js';
 import { Collector } from './collector.js';
@@ -272,14 +272,35 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
     stat.UserRecordsPerPutRecordsRequest.add(users);
   }
 
-  /** Samples the shards' gauges: user records held by each rate limit, and each rate limit in percent of the shard's limits. */
-  sampleGauges(): void {
+  /**
+   * Samples the shards' gauges — user records held by each rate limit, each rate limit in percent
+   * of the shard's limits — per shard, and for the stream (records held in all, the mean rate);
+   * adds them to `totals`.
+   */
+  sampleGauges(totals: GaugeTotals): void {
     const metrics = this.metrics;
+    let held = 0;
+    let percentSum = 0;
     for (const buffer of this.#shards.values()) {
-      const stat = metrics.shard(buffer.shardId).stat;
-      stat.UserRecordsHeldByRateLimit.add(buffer.heldUserRecords);
-      stat.ShardRateLimit.add(buffer.limiter.percentOfLimits);
+      const shardHeld = buffer.heldUserRecords;
+      const percent = buffer.limiter.percentOfLimits;
+      held += shardHeld;
+      percentSum += percent;
+      if (metrics.perShard) {
+        const stat = metrics.shard(buffer.shardId).stat;
+        stat.UserRecordsHeldByRateLimit.add(shardHeld);
+        stat.ShardRateLimit.add(percent);
+      }
     }
+    const shards = this.#shards.size;
+    if (shards === 0) return;
+    if (metrics.perStream) {
+      metrics.figures.stat.UserRecordsHeldByRateLimit.add(held);
+      metrics.figures.stat.ShardRateLimit.add(percentSum / shards);
+    }
+    totals.heldUserRecords += held;
+    totals.rateLimitPercentSum += percentSum;
+    totals.shards += shards;
   }
 
   invalidRequest(): void {

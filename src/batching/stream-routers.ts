@@ -3,7 +3,7 @@
  * made on first use.
  */
 import type { KinesisClientLike } from '../client.js';
-import type { MetricsRecorder } from '../metrics/index.js';
+import type { GaugeTotals, MetricsRecorder } from '../metrics/index.js';
 import { now } from '../scheduler.js';
 import { StreamView, type StreamStatus } from '../sharding/index.js';
 import { validateStreamRef } from '../validation.js';
@@ -67,8 +67,8 @@ export class StreamRouters {
   }
 
   /** Samples every stream's shard gauges into its metrics. */
-  sampleGauges(): void {
-    for (const router of this.#routers.values()) router.sampleGauges();
+  sampleGauges(totals: GaugeTotals): void {
+    for (const router of this.#routers.values()) router.sampleGauges(totals);
   }
 
   /** Sends every stream's buffers now (rate limits still hold). */

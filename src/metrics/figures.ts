@@ -3,6 +3,9 @@
  * the current interval.
  */
 import { METRICS, type MetricName } from './catalogue.js';
+
+/** The metrics summed from finer figures into coarser ones: all but the gauges, which are sampled at every level. */
+const SUMMED = METRICS.filter((metric) => metric.kind !== 'gauge');
 import { Statistic } from './statistic.js';
 
 /** What the figures read of a user record. */
@@ -95,9 +98,13 @@ export class Figures {
     if (code === 'Expired') this.stat.UserRecordExpired.add(1);
   }
 
-  /** Adds every sample of `other`. */
-  merge(other: Figures): void {
-    for (const metric of METRICS) this.stat[metric.name].merge(other.stat[metric.name]);
+  /**
+   * Adds the samples of `other`: a finer level's into a coarser one. Gauges only `withGauges` (the
+   * same level's figures): a stream's records pending are the sum over its shards at each sampling,
+   * which a merge of the shards' samples would not give.
+   */
+  merge(other: Figures, withGauges: boolean): void {
+    for (const metric of withGauges ? METRICS : SUMMED) this.stat[metric.name].merge(other.stat[metric.name]);
     for (const [code, statistic] of other.errorsByCode) {
       let byCode = this.errorsByCode.get(code);
       if (byCode === undefined) this.errorsByCode.set(code, (byCode = new Statistic()));

@@ -5,6 +5,7 @@ export { Counters, type ProducerMetrics } from './counters.js';
 export * from './catalogue.js';
 export { Statistic } from './statistic.js';
 export type { MetricDatum, MetricsReport, MetricsSink } from './report.js';
-export { MetricsRecorder, StreamMetrics, type AdditionalMetricsDimension, type MetricsSettings } from './recorder.js';
+export { MetricsRecorder, StreamMetrics, type AdditionalMetricsDimension, type GaugeTotals, type MetricsSettings } from './recorder.js';
 export { Figures } from './figures.js';
 export { METRICS_DEFAULTS, resolveMetricsSettings, type MetricsOptions } from './settings.js';
+export { OpenTelemetrySink, type MeterLike } from './opentelemetry.js';

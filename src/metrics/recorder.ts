@@ -35,6 +35,16 @@ const NS_PER_MS = 1e6;
 type Dimensions = MetricDatum['dimensions'];
 type MutableDatum = { -readonly [K in keyof MetricDatum]: MetricDatum[K] };
 
+/**
+ * One sampling of the gauges, added up over every shard of every stream for the coarser figures: the
+ * records the rate limits hold (a total) and their rates (a mean over the shards).
+ */
+export interface GaugeTotals {
+  heldUserRecords: number;
+  rateLimitPercentSum: number;
+  shards: number;
+}
+
 /** One stream's figures: its own, and its shards' at shard granularity. */
 export class StreamMetrics {
   readonly streamName: string;
@@ -46,21 +56,25 @@ export class StreamMetrics {
   readonly figures: Figures;
   /** Each shard's figures; empty unless the granularity is `shard`. */
   readonly shards = new Map<string, Figures>();
-  readonly #perShard: boolean;
+  /** Whether the stream has figures of its own (granularity `stream` or `shard`). */
+  readonly perStream: boolean;
+  /** Whether each shard has figures of its own (granularity `shard`). */
+  readonly perShard: boolean;
   readonly #shardOf: (hashKey: string) => string | undefined;
 
   /** @param shardOf - The shard a hash key is predicted for (undefined without a shard map). */
-  constructor(streamName: string, recording: boolean, figures: Figures, perShard: boolean, shardOf: (hashKey: string) => string | undefined) {
+  constructor(streamName: string, recording: boolean, granularity: MetricsGranularity, figures: Figures, shardOf: (hashKey: string) => string | undefined) {
     this.streamName = streamName;
     this.recording = recording;
     this.figures = figures;
-    this.#perShard = perShard;
+    this.perStream = granularity !== 'global';
+    this.perShard = granularity === 'shard';
     this.#shardOf = shardOf;
   }
 
   /** The figures samples about `shardId` go to: the shard's at shard granularity, else the stream's. */
   shard(shardId: string | undefined): Figures {
-    if (!this.#perShard || shardId === undefined) return this.figures;
+    if (!this.perShard || shardId === undefined) return this.figures;
     let figures = this.shards.get(shardId);
     if (figures === undefined) this.shards.set(shardId, (figures = new Figures()));
     return figures;
@@ -68,7 +82,7 @@ export class StreamMetrics {
 
   /** The figures of the shard a hash key is predicted for (a record that failed names no shard). */
   shardOfHashKey(hashKey: string): Figures {
-    return this.#perShard ? this.shard(this.#shardOf(hashKey)) : this.figures;
+    return this.perShard ? this.shard(this.#shardOf(hashKey)) : this.figures;
   }
 }
 
@@ -86,7 +100,7 @@ export class MetricsRecorder {
   readonly global = new Figures();
   readonly #settings: MetricsSettings;
   readonly #sinks: MetricsSink[];
-  readonly #sampleGauges: () => void;
+  readonly #sampleGauges: (totals: GaugeTotals) => void;
   readonly #streams = new Map<string, StreamMetrics>();
   readonly #totals = new Map<string, MutableDatum>();
   readonly #loopDelay: IntervalHistogram | undefined;
@@ -97,9 +111,10 @@ export class MetricsRecorder {
 
   /**
    * @param sinks - Each receives every interval's report.
-   * @param sampleGauges - Samples the shard gauges (records held, rate limits) into the figures.
+   * @param sampleGauges - Samples the shard gauges (records held, rate limits) into the shards' and
+   *   streams' figures, and adds them to the totals it is given.
    */
-  constructor(settings: MetricsSettings, sinks: MetricsSink[], sampleGauges: () => void) {
+  constructor(settings: MetricsSettings, sinks: MetricsSink[], sampleGauges: (totals: GaugeTotals) => void) {
     this.#settings = settings;
     this.#sinks = sinks;
     this.#sampleGauges = sampleGauges;
@@ -118,7 +133,7 @@ export class MetricsRecorder {
     if (stream === undefined) {
       const granularity = this.#settings.metricsGranularity;
       const figures = granularity === 'global' ? this.global : new Figures();
-      stream = new StreamMetrics(streamName, this.recording, figures, granularity === 'shard', shardOf);
+      stream = new StreamMetrics(streamName, this.recording, granularity, figures, shardOf);
       this.#streams.set(streamName, stream);
     }
     return stream;
@@ -155,9 +170,21 @@ export class MetricsRecorder {
     return this.#closing;
   }
 
+  /** Samples every gauge at every level: each level's figure is its own sample, not a merge of finer ones. */
   #sample(): void {
-    for (const stream of this.#streams.values()) stream.figures.stat.UserRecordsPending.add(stream.pending);
-    this.#sampleGauges();
+    let pending = 0;
+    for (const stream of this.#streams.values()) {
+      pending += stream.pending;
+      if (stream.perStream) stream.figures.stat.UserRecordsPending.add(stream.pending);
+    }
+    const totals: GaugeTotals = { heldUserRecords: 0, rateLimitPercentSum: 0, shards: 0 };
+    this.#sampleGauges(totals);
+    const stat = this.global.stat;
+    stat.UserRecordsPending.add(pending);
+    if (totals.shards > 0) {
+      stat.UserRecordsHeldByRateLimit.add(totals.heldUserRecords);
+      stat.ShardRateLimit.add(totals.rateLimitPercentSum / totals.shards);
+    }
   }
 
   #sampleLoopDelay(): void {
@@ -199,13 +226,13 @@ export class MetricsRecorder {
     // The producer's figures are its own plus every stream's; a stream's are its own plus its shards'.
     const streams: { stream: StreamMetrics; total: Figures }[] = [];
     const global = new Figures();
-    global.merge(this.global);
+    global.merge(this.global, true);
     if (granularity !== 'global') {
       for (const stream of this.#streams.values()) {
         const total = new Figures();
-        total.merge(stream.figures);
-        for (const shard of stream.shards.values()) total.merge(shard);
-        global.merge(total);
+        total.merge(stream.figures, true);
+        for (const shard of stream.shards.values()) total.merge(shard, false);
+        global.merge(total, false);
         streams.push({ stream, total });
       }
     }

@@ -2,6 +2,7 @@
  * The producer's metrics after runs with known outcomes through kinesalite and the fault proxy:
  * the figures the sinks receive agree with what the records' results say and the proxy saw.
  */
+import { InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, AggregationTemporality } from '@opentelemetry/sdk-metrics';
 import { describe, expect, it } from 'vitest';
 import type { UserRecordFailedError} from '../../src/index.js';
 import { KinesisProducer, type ProducerOptions, type PutResult } from '../../src/index.js';
@@ -116,6 +117,28 @@ describe('producer metrics', () => {
     expect(reports.length).toBeGreaterThanOrEqual(1);
     expect(total(reports, 'UserRecordsPut').sum).toBe(1);
     await producer.close();
+  });
+
+  it('gives an OpenTelemetry meter the same figures as the reports', async () => {
+    const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+    const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
+    const provider = new MeterProvider({ readers: [reader] });
+    kinesis.proxy.setFaults({ entryFailureRate: 0.2, entryErrorCode: 'ProvisionedThroughputExceededException' });
+    const { streamName, reports } = await run(1000, { metricsMeter: provider.getMeter('shardline') });
+    await reader.forceFlush();
+    const metrics = new Map(exporter.getMetrics().flatMap((r) => r.scopeMetrics.flatMap((s) => s.metrics)).map((m) => [m.descriptor.name, m]));
+    const value = (name: string, attributes: Record<string, string>) =>
+      metrics.get(name)?.dataPoints.find((p) => JSON.stringify(p.attributes) === JSON.stringify(attributes))?.value;
+    const stream = { StreamName: streamName };
+    expect(value('UserRecordsPut', {})).toBe(1000);
+    expect(value('UserRecordsPut', stream)).toBe(total(reports, 'UserRecordsPut', stream).sum);
+    const throttled = { ErrorCode: 'ProvisionedThroughputExceededException' };
+    expect(value('ErrorsByCode', throttled)).toBe(total(reports, 'ErrorsByCode', throttled).sum);
+    expect(value('ErrorsByCode', throttled)).toBeGreaterThan(0);
+    expect(value('BufferingTime.count', {})).toBe(total(reports, 'BufferingTime').count);
+    expect(value('BufferingTime.sum', {})).toBeCloseTo(total(reports, 'BufferingTime').sum, 6);
+    expect(value('RequestTime.count', stream)).toBe(total(reports, 'RequestTime', stream).count);
+    await provider.shutdown();
   });
 
   it('records nothing at metricsLevel none', async () => {

@@ -3,7 +3,7 @@
  * at each level and granularity, and what the totals hold.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { MetricsRecorder, resolveMetricsSettings, type MetricDatum, type MetricsOptions, type MetricsReport, type MetricsSink } from '../../src/metrics/index.js';
+import { MetricsRecorder, resolveMetricsSettings, type GaugeTotals, type MetricDatum, type MetricsOptions, type MetricsReport, type MetricsSink } from '../../src/metrics/index.js';
 import type { ValidationError } from '../../src/errors.js';
 
 const recorders: MetricsRecorder[] = [];
@@ -12,7 +12,7 @@ afterEach(async () => {
 });
 
 /** A recorder whose interval never ends by itself (the tests end it with close()), and the reports it gave. */
-function record(options: MetricsOptions = {}, sampleGauges: () => void = () => undefined) {
+function record(options: MetricsOptions = {}, sampleGauges: (totals: GaugeTotals) => void = () => undefined) {
   const reports: MetricsReport[] = [];
   const sink: MetricsSink = { report: (report) => reports.push(report), close: () => Promise.resolve() };
   const recorder = new MetricsRecorder(resolveMetricsSettings({ metricsUploadDelay: 60_000, ...options }), [sink], sampleGauges);
@@ -127,15 +127,36 @@ describe('MetricsRecorder', () => {
     expect(find(datums, 'ErrorsByCode', { ErrorCode: 'InternalFailure', Host: 'h1' })).toBeDefined();
   });
 
-  it('samples the gauges: records pending per stream, and what the stages sample', async () => {
-    const { recorder, reports } = record({}, () => {
-      recorder.stream('s', () => undefined).shard('shardId-0').stat.ShardRateLimit.add(100);
+  it('samples each gauge at every level: records pending and held as totals, rate limits as the mean', async () => {
+    const { recorder, reports } = record({}, (totals) => {
+      // What a router does for a stream with two shards: per shard, for the stream, into the totals.
+      const shards = recorder.stream('a', () => undefined);
+      shards.shard('shardId-0').stat.ShardRateLimit.add(100);
+      shards.shard('shardId-1').stat.ShardRateLimit.add(50);
+      shards.figures.stat.ShardRateLimit.add(75);
+      totals.rateLimitPercentSum += 150;
+      totals.shards += 2;
+      totals.heldUserRecords += 9;
     });
-    const stream = recorder.stream('s', () => undefined);
-    stream.pending = 7;
+    recorder.stream('a', () => undefined).pending = 7;
+    recorder.stream('b', () => undefined).pending = 5;
     await recorder.close();
-    expect(find(reports[0]!.datums, 'UserRecordsPending', { StreamName: 's' })).toMatchObject({ count: 1, sum: 7 });
-    expect(find(reports[0]!.datums, 'ShardRateLimit', { StreamName: 's', ShardId: 'shardId-0' })).toMatchObject({ unit: 'Percent', sum: 100 });
+    const datums = reports[0]!.datums;
+    expect(find(datums, 'UserRecordsPending', { StreamName: 'a' })).toMatchObject({ count: 1, sum: 7 });
+    expect(find(datums, 'UserRecordsPending', { StreamName: 'b' })).toMatchObject({ count: 1, sum: 5 });
+    expect(find(datums, 'UserRecordsPending')).toMatchObject({ count: 1, sum: 12 });
+    expect(find(datums, 'UserRecordsHeldByRateLimit')).toMatchObject({ count: 1, sum: 9 });
+    expect(find(datums, 'ShardRateLimit', { StreamName: 'a', ShardId: 'shardId-1' })).toMatchObject({ unit: 'Percent', sum: 50 });
+    expect(find(datums, 'ShardRateLimit', { StreamName: 'a' })).toMatchObject({ count: 1, sum: 75 });
+    expect(find(datums, 'ShardRateLimit')).toMatchObject({ count: 1, sum: 75 });
+  });
+
+  it('samples pending records once, for the producer, at global granularity', async () => {
+    const { recorder, reports } = record({ metricsGranularity: 'global' });
+    recorder.stream('a', () => undefined).pending = 3;
+    recorder.stream('b', () => undefined).pending = 4;
+    await recorder.close();
+    expect(reports[0]!.datums.filter((d) => d.name === 'UserRecordsPending')).toEqual([expect.objectContaining({ dimensions: {}, count: 1, sum: 7 })]);
   });
 
   it('reports every metricsUploadDelay, each interval with its own figures, and keeps totals since the start', async () => {

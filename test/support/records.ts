@@ -16,7 +16,7 @@ export const recordingRouter: RecordRouter = {
   route(record, t) {
     (record as TestRecord).routedAt.push(t);
   },
-  metrics: new StreamMetrics('test', false, new Figures(), false, () => undefined),
+  metrics: new StreamMetrics('test', false, 'global', new Figures(), () => undefined),
 };
 
 let nextId = 1;
