@@ -53,6 +53,8 @@ export default defineConfig([
     entry: { index: 'src/index.ts', pino: 'src/pino.ts' },
     format: ['cjs'],
     outDir: 'dist/cjs',
+    // import.meta.url, which src/metrics/sinks.ts resolves the optional CloudWatch SDK from.
+    shims: true,
     dts: true,
     sourcemap: true,
     clean: true,

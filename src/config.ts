@@ -16,11 +16,15 @@ import {
   type MetricsReport,
   type MetricsSettings,
   type MeterLike,
+  type CloudWatchClientLike,
+  checkCloudWatchSdkInstalled,
 } from './metrics/index.js';
+
 import {
   DEFAULT_MAX_USER_RECORD_SIZE,
   MAX_USER_RECORD_SIZE_LIMIT,
   validateClientSettings,
+  validateEndpoint,
   validateInteger,
   validateOptionNames,
 } from './validation.js';
@@ -107,10 +111,21 @@ export interface ProducerOptions {
    * `@opentelemetry/api`.
    */
   metricsMeter?: MeterLike;
+  /**
+   * Upload the metrics to CloudWatch (PutMetricData) every `metricsUploadDelay` and at `close()`.
+   * Needs the optional peer dependency `@aws-sdk/client-cloudwatch` and `cloudwatch:PutMetricData`.
+   * Default false (the KPL uploads by default): see docs/metrics.md#cloudwatch.
+   */
+  cloudwatchUpload?: boolean;
+  /** CloudWatch endpoint for the client shardline builds (a VPC or local endpoint): an `http://` or `https://` URL. KPL: CloudwatchEndpoint and CloudwatchPort. */
+  cloudwatchEndpoint?: string;
+  /** A CloudWatch client of your own (any AWS SDK v3 `CloudWatchClient`), used as it is: give it `maxAttempts: 1`. */
+  cloudwatchClient?: CloudWatchClientLike;
 }
 
 /** Options after validation, every default filled in. */
 export interface ResolvedConfig extends MetricsSettings {
+  readonly cloudwatchUpload: boolean;
   readonly streamName: string | undefined;
   readonly streamARN: string | undefined;
   readonly aggregationEnabled: boolean;
@@ -163,6 +178,7 @@ export const DEFAULTS = {
   shardMapRefreshInterval: 60_000,
   ...METRICS_DEFAULTS,
   additionalMetricsDimensions: [],
+  cloudwatchUpload: false,
 } as const satisfies Omit<ResolvedConfig, 'streamName' | 'streamARN' | 'collectionMaxSizeDefaulted'>;
 
 // Every option's name; the type makes sure none of ProducerOptions is missing.
@@ -176,6 +192,8 @@ const OPTION_NAMES = Object.keys({
   client: 0,
   onMetrics: 0,
   metricsMeter: 0,
+  cloudwatchEndpoint: 0,
+  cloudwatchClient: 0,
 } satisfies Record<keyof ProducerOptions, unknown>);
 
 // The KPL's names (lower-cased) for what shardline calls otherwise; the others differ only in case.
@@ -184,6 +202,7 @@ const KPL_NAMES = {
   kinesisport: 'endpoint (the port goes in its URL)',
   credentialsprovider: 'credentials',
   connecttimeout: 'requestTimeout (it bounds connecting too)',
+  cloudwatchport: 'cloudwatchEndpoint (the port goes in its URL)',
 };
 
 /** The options whose default is a number. */
@@ -193,7 +212,7 @@ function integer(options: ProducerOptions, field: NumericOption, min: number, ma
   return validateInteger(field, options[field] ?? DEFAULTS[field], min, max);
 }
 
-function boolean(options: ProducerOptions, field: 'aggregationEnabled' | 'failIfThrottled'): boolean {
+function boolean(options: ProducerOptions, field: 'aggregationEnabled' | 'failIfThrottled' | 'cloudwatchUpload'): boolean {
   const value = options[field] ?? DEFAULTS[field];
   if (typeof value !== 'boolean') throw new ValidationError(field, 'a boolean', `got ${typeof value}`);
   return value;
@@ -236,7 +255,9 @@ export function resolveConfig(options: ProducerOptions): ResolvedConfig {
     shardMapRefreshInterval: integer(options, 'shardMapRefreshInterval', 0, 24 * 3600_000),
     collectionMaxSizeDefaulted: options.collectionMaxSize === undefined,
     ...resolveMetricsSettings(options),
+    cloudwatchUpload: boolean(options, 'cloudwatchUpload'),
   };
+  validateCloudWatchOptions(options, config.cloudwatchUpload);
   if (options.onMetrics !== undefined && typeof options.onMetrics !== 'function') {
     throw new ValidationError('onMetrics', 'a function', `got ${typeof options.onMetrics}`);
   }
@@ -245,4 +266,20 @@ export function resolveConfig(options: ProducerOptions): ResolvedConfig {
     throw new ValidationError('metricsMeter', 'an OpenTelemetry Meter (with createCounter and createObservableGauge)', `got ${typeof meter === 'object' ? 'an object without them' : typeof meter}`);
   }
   return config;
+}
+
+/** The CloudWatch options make sense only with uploads on, and uploads need their package. */
+function validateCloudWatchOptions(options: ProducerOptions, upload: boolean): void {
+  const { cloudwatchEndpoint, cloudwatchClient } = options;
+  if (cloudwatchEndpoint !== undefined) validateEndpoint('cloudwatchEndpoint', cloudwatchEndpoint);
+  const client = cloudwatchClient as { send?: unknown; destroy?: unknown } | undefined;
+  if (client !== undefined && (typeof client !== 'object' || typeof client.send !== 'function' || typeof client.destroy !== 'function')) {
+    throw new ValidationError('cloudwatchClient', 'an AWS SDK v3 CloudWatchClient (with send and destroy)', `got ${typeof client === 'object' ? 'an object without them' : typeof client}`);
+  }
+  if (!upload) {
+    const given = cloudwatchEndpoint !== undefined ? 'cloudwatchEndpoint' : client !== undefined ? 'cloudwatchClient' : undefined;
+    if (given !== undefined) throw new ValidationError('cloudwatchUpload', `true when ${given} is given`, `is false, so ${given} would never be used`);
+    return;
+  }
+  checkCloudWatchSdkInstalled();
 }

@@ -13,7 +13,7 @@ import { Sender, StreamRouters, type StreamRouter, type Settlement } from './bat
 import { createKinesisClient, warnAboutClient, type KinesisClientLike } from './client.js';
 import { resolveConfig, type ProducerOptions, type ResolvedConfig } from './config.js';
 import { BackpressureError, ProducerClosedError, UserRecordFailedError } from './errors.js';
-import { Counters, MetricsRecorder, OpenTelemetrySink, type MetricDatum, type MetricName, type MetricsReport, type MetricsSink, type ProducerMetrics } from './metrics/index.js';
+import { Counters, MetricsRecorder, createMetricsSinks, type MetricDatum, type MetricName, type ProducerMetrics } from './metrics/index.js';
 import { addAttempt, pendingRecord, submit, type KinesisRecord, type PendingRecord, type PutResult, type RecordSink, type UserRecord } from './records.js';
 import { RetryPolicy, RetryScheduler } from './retry/index.js';
 import { Scheduler, now } from './scheduler.js';
@@ -71,7 +71,8 @@ export class KinesisProducer {
       wakeAt: (deadline) => this.#scheduler.wakeAt(deadline),
     });
     this.#hashKeys = new HashKeyCache(config.hashKeyCacheSize);
-    this.#recorder = new MetricsRecorder(config, metricsSinks(options), (totals) => this.#streams.sampleGauges(totals));
+    const sinks = createMetricsSinks({ ...options, cloudwatchUpload: config.cloudwatchUpload, requestTimeout: config.requestTimeout }, this.#counters);
+    this.#recorder = new MetricsRecorder(config, sinks, (totals) => this.#streams.sampleGauges(totals));
     this.#streams = new StreamRouters({
       recorder: this.#recorder,
       client: this.#client,
@@ -335,11 +336,3 @@ export class KinesisProducer {
   }
 }
 
-/** The sinks the options ask for: each interval's report goes to every one. */
-function metricsSinks(options: ProducerOptions): MetricsSink[] {
-  const sinks: MetricsSink[] = [];
-  const onMetrics = options.onMetrics;
-  if (onMetrics !== undefined) sinks.push({ report: (report: MetricsReport) => onMetrics(report), close: () => Promise.resolve() });
-  if (options.metricsMeter !== undefined) sinks.push(new OpenTelemetrySink(options.metricsMeter));
-  return sinks;
-}

@@ -299,21 +299,22 @@ export function validateClientSettings(settings: { readonly region?: unknown; re
     const detail = typeof region === 'string' ? `${JSON.stringify(region)} is not one` : `expected a string, got ${typeName(region)}`;
     throw new ValidationError('region', 'a region name such as us-east-1: 1..63 of [a-zA-Z0-9-], no leading or trailing -', detail);
   }
-  if (endpoint !== undefined) validateEndpoint(endpoint);
+  if (endpoint !== undefined) validateEndpoint('endpoint', endpoint);
   if (credentials !== undefined && typeof credentials !== 'function') validateCredentials(credentials);
 }
 
-function validateEndpoint(endpoint: unknown): void {
+/** Checks that `endpoint` (the option named `field`) is an http(s) URL with a host. */
+export function validateEndpoint(field: string, endpoint: unknown): void {
   const limit = 'an http:// or https:// URL, e.g. http://localhost:4567';
-  if (typeof endpoint !== 'string') throw new ValidationError('endpoint', limit, `expected a string, got ${typeName(endpoint)}`);
+  if (typeof endpoint !== 'string') throw new ValidationError(field, limit, `expected a string, got ${typeName(endpoint)}`);
   let url: URL;
   try {
     url = new URL(endpoint);
   } catch {
-    throw new ValidationError('endpoint', limit, `${JSON.stringify(endpoint)} is not a URL`);
+    throw new ValidationError(field, limit, `${JSON.stringify(endpoint)} is not a URL`);
   }
   if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
-    throw new ValidationError('endpoint', limit, `${JSON.stringify(endpoint)} is not an http(s) URL with a host`);
+    throw new ValidationError(field, limit, `${JSON.stringify(endpoint)} is not an http(s) URL with a host`);
   }
 }
 

@@ -18,7 +18,7 @@ import type { MetricDatum, MetricsReport, MetricsSink } from './report.js';
 export type CloudWatchClientLike = KinesisClientLike;
 
 /** The optional peer dependency, loaded only when uploads are on. */
-const CLOUDWATCH_SDK = '@aws-sdk/client-cloudwatch';
+export const CLOUDWATCH_SDK = '@aws-sdk/client-cloudwatch';
 
 /** The part of the SDK module the sink uses. */
 interface CloudWatchSdk {

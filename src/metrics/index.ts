@@ -9,3 +9,5 @@ export { MetricsRecorder, StreamMetrics, type AdditionalMetricsDimension, type G
 export { Figures } from './figures.js';
 export { METRICS_DEFAULTS, resolveMetricsSettings, type MetricsOptions } from './settings.js';
 export { OpenTelemetrySink, type MeterLike } from './opentelemetry.js';
+export { createMetricsSinks, checkCloudWatchSdkInstalled, type SinkOptions } from './sinks.js';
+export { CloudWatchSink, createCloudWatchSink, type CloudWatchClientLike } from './cloudwatch.js';

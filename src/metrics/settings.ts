@@ -4,6 +4,7 @@
 import { ValidationError } from '../errors.js';
 import { validateInteger } from '../validation.js';
 import { DEFAULT_METRICS_NAMESPACE, type MetricsGranularity, type MetricsLevel } from './catalogue.js';
+import { dimensionProblem, namespaceProblem } from './cloudwatch.js';
 import type { AdditionalMetricsDimension, MetricsSettings } from './recorder.js';
 
 /** The metrics options' defaults. */
@@ -16,8 +17,6 @@ export const METRICS_DEFAULTS = {
 
 const LEVELS: readonly MetricsLevel[] = ['none', 'summary', 'detailed'];
 const GRANULARITIES: readonly MetricsGranularity[] = ['global', 'stream', 'shard'];
-/** CloudWatch's namespace characters; a namespace may not start with `AWS/`. */
-const NAMESPACE_PATTERN = /^(?!AWS\/)[A-Za-z0-9.\-_/#: ]{1,255}$/;
 /** CloudWatch allows 30 dimensions a metric; ErrorsByCode already has three. */
 const MAX_ADDITIONAL_DIMENSIONS = 27;
 const OWN_DIMENSIONS = new Set(['ErrorCode', 'StreamName', 'ShardId']);
@@ -36,17 +35,7 @@ function oneOf<T extends string>(field: string, value: unknown, allowed: readonl
   throw new ValidationError(field, `one of ${allowed.join(', ')}`, `got ${JSON.stringify(value) ?? typeof value}`);
 }
 
-/** A dimension name or value: ASCII, not blank, within CloudWatch's length. */
-function dimensionText(field: string, value: unknown, maxLength: number): string {
-  const limit = `1..${maxLength} ASCII characters, not all blank${field.endsWith('name') ? ', not starting with a colon' : ''}`;
-  if (typeof value !== 'string') throw new ValidationError(field, limit, `expected a string, got ${value === null ? 'null' : typeof value}`);
-  // eslint-disable-next-line no-control-regex
-  const ascii = /^[\x00-\x7f]*$/.test(value);
-  if (!ascii || value.trim() === '' || value.length > maxLength || (field.endsWith('name') && value.startsWith(':'))) {
-    throw new ValidationError(field, limit, `${JSON.stringify(value)} is not`);
-  }
-  return value;
-}
+const DIMENSION_LIMIT = 'printable ASCII with a non-space character; a name of 1..255 not starting with ":", a value of 1..1024';
 
 function additionalDimensions(value: unknown): AdditionalMetricsDimension[] {
   const field = 'additionalMetricsDimensions';
@@ -57,26 +46,25 @@ function additionalDimensions(value: unknown): AdditionalMetricsDimension[] {
     const at = `${field}[${i}]`;
     if (typeof item !== 'object' || item === null) throw new ValidationError(at, 'an object { name, value, granularity }', `got ${item === null ? 'null' : typeof item}`);
     const { name, value: dimensionValue, granularity } = item as Record<string, unknown>;
-    const checkedName = dimensionText(`${at}.name`, name, 255);
-    if (OWN_DIMENSIONS.has(checkedName) || names.has(checkedName)) {
-      throw new ValidationError(`${at}.name`, 'a name other than ErrorCode, StreamName, ShardId and the other dimensions', `${checkedName} is taken`);
+    if (typeof name !== 'string') throw new ValidationError(`${at}.name`, DIMENSION_LIMIT, `expected a string, got ${name === null ? 'null' : typeof name}`);
+    if (typeof dimensionValue !== 'string') {
+      throw new ValidationError(`${at}.value`, DIMENSION_LIMIT, `expected a string, got ${dimensionValue === null ? 'null' : typeof dimensionValue}`);
     }
-    names.add(checkedName);
-    return {
-      name: checkedName,
-      value: dimensionText(`${at}.value`, dimensionValue, 1024),
-      granularity: oneOf(`${at}.granularity`, granularity, GRANULARITIES),
-    };
+    const problem = dimensionProblem(name, dimensionValue);
+    if (problem !== undefined) throw new ValidationError(at, DIMENSION_LIMIT, `${JSON.stringify(name)}=${JSON.stringify(dimensionValue)}: ${problem}`);
+    if (OWN_DIMENSIONS.has(name) || names.has(name)) {
+      throw new ValidationError(`${at}.name`, 'a name other than ErrorCode, StreamName, ShardId and the other dimensions', `${name} is taken`);
+    }
+    names.add(name);
+    return { name, value: dimensionValue, granularity: oneOf(`${at}.granularity`, granularity, GRANULARITIES) };
   });
 }
 
 /** Validates the metrics options (throws `ValidationError` naming the option) and fills in defaults. */
 export function resolveMetricsSettings(options: MetricsOptions): MetricsSettings {
   const namespace = options.metricsNamespace ?? METRICS_DEFAULTS.metricsNamespace;
-  if (typeof namespace !== 'string' || !NAMESPACE_PATTERN.test(namespace)) {
-    const detail = typeof namespace === 'string' ? `${JSON.stringify(namespace)} is not one` : `expected a string, got ${typeof namespace}`;
-    throw new ValidationError('metricsNamespace', '1..255 of A-Z a-z 0-9 . - _ / # : and space, not starting with AWS/', detail);
-  }
+  const problem = typeof namespace === 'string' ? namespaceProblem(namespace) : `expected a string, got ${typeof namespace}`;
+  if (problem !== undefined) throw new ValidationError('metricsNamespace', '1..255 characters, not starting with ":" or "AWS/"', problem);
   return {
     metricsLevel: oneOf('metricsLevel', options.metricsLevel ?? METRICS_DEFAULTS.metricsLevel, LEVELS),
     metricsGranularity: oneOf('metricsGranularity', options.metricsGranularity ?? METRICS_DEFAULTS.metricsGranularity, GRANULARITIES),

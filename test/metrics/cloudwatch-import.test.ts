@@ -5,7 +5,7 @@
  * when loaded, and imported there in fresh processes.
  */
 import { execFile } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -82,5 +82,26 @@ describe('bundling shardline', () => {
       ],
     });
     expect(result.errors).toEqual([]);
+  });
+});
+
+describe('cloudwatchUpload: true where @aws-sdk/client-cloudwatch is not installed', () => {
+  const refusal = (load: string) =>
+    `try { new ${load}.KinesisProducer({ streamName: 's', region: 'us-east-1', cloudwatchUpload: true }); console.log('built'); }` +
+    ` catch (error) { console.log(error.name, error.field); }`;
+
+  it.each([
+    ['an ES module', ['--input-type=module', '-e', `const shardline = await import('shardline'); ${refusal('shardline')}`]],
+    ['CommonJS', ['-e', `const shardline = require('shardline'); ${refusal('shardline')}`]],
+  ])('is refused at once with a ValidationError naming the option, from %s', async (_, args) => {
+    const installed = join(project, 'node_modules', '@aws-sdk', 'client-cloudwatch');
+    renameSync(installed, `${installed}-away`);
+    try {
+      expect(await node(args)).toBe('ValidationError cloudwatchUpload');
+    } finally {
+      renameSync(`${installed}-away`, installed);
+    }
+    // Where it is installed, the option is taken.
+    expect(await node(args)).toBe('built');
   });
 });

@@ -82,7 +82,8 @@ describe('producer metrics', () => {
 
   it('counts throttling by code, and retries per record as the results count attempts', async () => {
     kinesis.proxy.setFaults({ entryFailureRate: 0.3, entryErrorCode: 'ProvisionedThroughputExceededException' });
-    const { reports, results, failures } = await run(1000);
+    // Small envelopes, so that many entries face the failure rate.
+    const { reports, results, failures } = await run(1000, { aggregationMaxSize: 1024 });
     expect(failures).toEqual([]);
     const throttled = total(reports, 'ErrorsByCode', { ErrorCode: 'ProvisionedThroughputExceededException' }).sum;
     expect(throttled).toBe(kinesis.proxy.stats.entriesFailed.ProvisionedThroughputExceededException);
@@ -124,7 +125,7 @@ describe('producer metrics', () => {
     const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
     const provider = new MeterProvider({ readers: [reader] });
     kinesis.proxy.setFaults({ entryFailureRate: 0.2, entryErrorCode: 'ProvisionedThroughputExceededException' });
-    const { streamName, reports } = await run(1000, { metricsMeter: provider.getMeter('shardline') });
+    const { streamName, reports } = await run(1000, { metricsMeter: provider.getMeter('shardline'), aggregationMaxSize: 1024 });
     await reader.forceFlush();
     const metrics = new Map(exporter.getMetrics().flatMap((r) => r.scopeMetrics.flatMap((s) => s.metrics)).map((m) => [m.descriptor.name, m]));
     const value = (name: string, attributes: Record<string, string>) =>
