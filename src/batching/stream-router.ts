@@ -203,14 +203,7 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
   /** The record is where a KCL reads it: the shard's rate may climb, and its user records resolve. */
   #delivered(record: KinesisRecord, shardId: string, sequenceNumber: string, start: number, end: number): void {
     this.#limiterOf(record)?.onSuccess(end);
-    const metrics = this.metrics;
-    if (metrics.recording) {
-      const figures = metrics.shard(shardId);
-      figures.stat.KinesisRecordsPut.add(1);
-      figures.stat.KinesisRecordsDataPut.add(record.size);
-      figures.stat.AllErrors.add(0);
-      figures.written(record.userRecords, start);
-    }
+    this.metrics.delivered(record, shardId, start);
     this.#settlement.succeed(record, shardId, sequenceNumber, start, end);
   }
 
@@ -242,14 +235,14 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
   }
 
   failed(record: KinesisRecord, failure: Failure, start: number, end: number): void {
-    if (this.metrics.recording) this.metrics.shard(record.predictedShardId).attemptFailed(record.userRecords, failure.code, start);
+    this.metrics.attemptFailed(record, failure.code, start);
     if (failure.kind === 'throttled') this.#limiterOf(record)?.onThrottled(start, end);
     if (OUTAGE_CODES.has(failure.code)) this.#outages++;
     this.#retries.onFailure(record, failure, start, end);
   }
 
   attempted(record: KinesisRecord, failure: Failure, start: number, end: number): void {
-    if (this.metrics.recording) this.metrics.shard(record.predictedShardId).attemptFailed(record.userRecords, failure.code, start);
+    this.metrics.attemptFailed(record, failure.code, start);
     this.#retries.recordAttempt(record, failure, start, end);
   }
 
@@ -258,18 +251,7 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
   }
 
   requestEnded(batch: readonly KinesisRecord[], start: number, end: number): void {
-    const metrics = this.metrics;
-    if (!metrics.recording) return;
-    let users = 0;
-    for (let i = 0; i < batch.length; i++) {
-      const record = batch[i]!;
-      users += record.userRecords.length;
-      metrics.shard(record.predictedShardId).stat.UserRecordsPerKinesisRecord.add(record.userRecords.length);
-    }
-    const stat = metrics.figures.stat;
-    stat.RequestTime.add(end - start);
-    stat.KinesisRecordsPerPutRecordsRequest.add(batch.length);
-    stat.UserRecordsPerPutRecordsRequest.add(users);
+    this.metrics.requestEnded(batch, start, end);
   }
 
   /**

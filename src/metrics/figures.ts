@@ -8,8 +8,8 @@ import { METRICS, type MetricName } from './catalogue.js';
 const SUMMED = METRICS.filter((metric) => metric.kind !== 'gauge');
 import { Statistic } from './statistic.js';
 
-/** What the figures read of a user record. */
-interface UserRecordState {
+/** What the figures read of a user record (a `PendingRecord` of src/records.ts). */
+export interface UserRecordState {
   readonly data: Uint8Array;
   /** When its current wait began: arrival, or the end of its last failed attempt. */
   readonly waitingSince: number;

@@ -6,6 +6,7 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { granularityIncludes, levelIncludes, METRICS, type MetricDefinition, type MetricsGranularity, type MetricsLevel } from './catalogue.js';
 import { Figures } from './figures.js';
+import { StreamMetrics, type GaugeTotals } from './stream-metrics.js';
 import type { MetricDatum, MetricsReport, MetricsSink } from './report.js';
 import type { Statistic } from './statistic.js';
 
@@ -34,57 +35,6 @@ const NS_PER_MS = 1e6;
 
 type Dimensions = MetricDatum['dimensions'];
 type MutableDatum = { -readonly [K in keyof MetricDatum]: MetricDatum[K] };
-
-/**
- * One sampling of the gauges, added up over every shard of every stream for the coarser figures: the
- * records the rate limits hold (a total) and their rates (a mean over the shards).
- */
-export interface GaugeTotals {
-  heldUserRecords: number;
-  rateLimitPercentSum: number;
-  shards: number;
-}
-
-/** One stream's figures: its own, and its shards' at shard granularity. */
-export class StreamMetrics {
-  readonly streamName: string;
-  /** Whether samples are wanted (the level is not `none`): the stages skip their samples otherwise. */
-  readonly recording: boolean;
-  /** User records put for the stream and not yet settled (sampled as UserRecordsPending). */
-  pending = 0;
-  /** The stream's own figures: the producer's at global granularity. */
-  readonly figures: Figures;
-  /** Each shard's figures; empty unless the granularity is `shard`. */
-  readonly shards = new Map<string, Figures>();
-  /** Whether the stream has figures of its own (granularity `stream` or `shard`). */
-  readonly perStream: boolean;
-  /** Whether each shard has figures of its own (granularity `shard`). */
-  readonly perShard: boolean;
-  readonly #shardOf: (hashKey: string) => string | undefined;
-
-  /** @param shardOf - The shard a hash key is predicted for (undefined without a shard map). */
-  constructor(streamName: string, recording: boolean, granularity: MetricsGranularity, figures: Figures, shardOf: (hashKey: string) => string | undefined) {
-    this.streamName = streamName;
-    this.recording = recording;
-    this.figures = figures;
-    this.perStream = granularity !== 'global';
-    this.perShard = granularity === 'shard';
-    this.#shardOf = shardOf;
-  }
-
-  /** The figures samples about `shardId` go to: the shard's at shard granularity, else the stream's. */
-  shard(shardId: string | undefined): Figures {
-    if (!this.perShard || shardId === undefined) return this.figures;
-    let figures = this.shards.get(shardId);
-    if (figures === undefined) this.shards.set(shardId, (figures = new Figures()));
-    return figures;
-  }
-
-  /** The figures of the shard a hash key is predicted for (a record that failed names no shard). */
-  shardOfHashKey(hashKey: string): Figures {
-    return this.perShard ? this.shard(this.#shardOf(hashKey)) : this.figures;
-  }
-}
 
 /**
  * Receives the stages' samples, samples the gauges once a second, and every `metricsUploadDelay`
