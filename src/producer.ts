@@ -14,7 +14,8 @@ import { createKinesisClient, warnAboutClient, type KinesisClientLike } from './
 import { resolveConfig, type ProducerOptions, type ResolvedConfig } from './config.js';
 import { BackpressureError, ProducerClosedError, UserRecordFailedError } from './errors.js';
 import { Counters, type ProducerMetrics } from './metrics/index.js';
-import { addAttempt, pendingRecord, submit, type KinesisRecord, type PendingRecord, type PutResult, type RecordSink, type UserRecord } from './records.js';
+import { OutstandingRecords } from './outstanding.js';
+import { PendingRecord, addAttempt, submit, type KinesisRecord, type PutResult, type RecordSink, type UserRecord } from './records.js';
 import { RetryPolicy, RetryScheduler } from './retry/index.js';
 import { Scheduler, now } from './scheduler.js';
 import { HashKeyCache, type StreamStatus } from './sharding/index.js';
@@ -44,7 +45,7 @@ export class KinesisProducer {
   readonly #streams: StreamRouters;
   #defaultStream: StreamRouter | undefined;
   /** Unsettled records in arrival order: the first is the oldest. */
-  readonly #outstanding = new Set<PendingRecord>();
+  readonly #outstanding = new OutstandingRecords();
   #outstandingBytes = 0;
   readonly #flushWaiters: { readonly lastId: number; readonly resolve: () => void }[] = [];
   /** Set when a put was refused or `ready()` found no room; cleared at the low-water mark. */
@@ -91,8 +92,8 @@ export class KinesisProducer {
 
   /** Age of the oldest unsettled record in ms, 0 when there is none. */
   get oldestRecordAgeMs(): number {
-    for (const record of this.#outstanding) return now() - record.arrivedAt;
-    return 0;
+    const oldest = this.#outstanding.oldest;
+    return oldest === undefined ? 0 : now() - (oldest.expiresAt - this.#config.recordTtl);
   }
 
   /** Counters since the producer started (a snapshot). */
@@ -120,11 +121,10 @@ export class KinesisProducer {
     } catch (error) {
       return Promise.reject(error as Error);
     }
-    return new Promise<PutResult>((resolve, reject) => {
-      pending.resolve = resolve;
-      pending.reject = reject;
-      this.#enqueue(pending);
-    });
+    accepted = pending;
+    const promise = new Promise<PutResult>(bindResolve);
+    this.#enqueue(pending);
+    return promise;
   }
 
   /**
@@ -172,14 +172,14 @@ export class KinesisProducer {
     if (this.#outstanding.size >= config.maxOutstandingRecords) throw this.#refuse('maxOutstandingRecords', config.maxOutstandingRecords);
     if (this.#outstandingBytes + size > config.maxOutstandingBytes) throw this.#refuse('maxOutstandingBytes', config.maxOutstandingBytes);
     const hashKey = this.#hashKeys.get(valid.partitionKey, valid.explicitHashKey);
-    return pendingRecord(this.#nextId++, valid, size, hashKey, stream, now(), config.recordTtl);
+    return new PendingRecord(this.#nextId++, valid, size, hashKey, stream, now(), config.recordTtl);
   }
 
   #enqueue(pending: PendingRecord): void {
     this.#outstanding.add(pending);
     this.#outstandingBytes += pending.size;
     this.#counters.userRecordsReceived++;
-    pending.stream.route(pending, pending.arrivedAt);
+    pending.stream.route(pending, pending.waitingSince);
   }
 
   /**
@@ -293,18 +293,14 @@ export class KinesisProducer {
     if (code === 'Expired') this.#counters.userRecordsExpired++;
     const error = new UserRecordFailedError(code, message, record.partitionKey, record.attempts ?? [], record.attemptCount);
     if (record.sink !== undefined) record.sink.failed(record.source!, error);
-    else record.reject!(error);
+    else record.resolve!(Promise.reject(error));
     this.#checkFlushWaiters();
   }
 
   #checkFlushWaiters(): void {
     const waiters = this.#flushWaiters;
     if (waiters.length === 0) return;
-    let oldest = Infinity;
-    for (const record of this.#outstanding) {
-      oldest = record.id;
-      break;
-    }
+    const oldest = this.#outstanding.oldest?.id ?? Infinity;
     for (let i = waiters.length - 1; i >= 0; i--) {
       const waiter = waiters[i]!;
       if (waiter.lastId < oldest) {
@@ -313,4 +309,16 @@ export class KinesisProducer {
       }
     }
   }
+}
+
+/** The record `put()` is making a promise for: handed to {@link bindResolve}, which runs at once. */
+let accepted: PendingRecord | undefined;
+
+/**
+ * The executor of every `put()` promise: one function for all, rather than a closure made per
+ * record. It keeps only `resolve`: a failure resolves the promise with a rejected one.
+ */
+function bindResolve(resolve: (result: PutResult | PromiseLike<PutResult>) => void): void {
+  accepted!.resolve = resolve;
+  accepted = undefined;
 }
