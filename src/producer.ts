@@ -115,15 +115,16 @@ export class KinesisProducer {
    * and `ProducerClosedError` after `close()`.
    */
   put(record: UserRecord): Promise<PutResult> {
+    const t = now();
     let pending: PendingRecord;
     try {
-      pending = this.#accept(record);
+      pending = this.#accept(record, t);
     } catch (error) {
       return Promise.reject(error as Error);
     }
     accepted = pending;
     const promise = new Promise<PutResult>(bindResolve);
-    this.#enqueue(pending);
+    this.#enqueue(pending, t);
     return promise;
   }
 
@@ -151,14 +152,15 @@ export class KinesisProducer {
 
   /** Accepts a record whose outcome goes to `sink`; throws at once what `put()` rejects with at once. */
   [submit](record: UserRecord, sink: RecordSink): void {
-    const pending = this.#accept(record);
+    const t = now();
+    const pending = this.#accept(record, t);
     pending.sink = sink;
     pending.source = record;
-    this.#enqueue(pending);
+    this.#enqueue(pending, t);
   }
 
   /** Validates a record against the stream's limits and the producer's bounds; throws what `put()` rejects with at once. */
-  #accept(record: UserRecord): PendingRecord {
+  #accept(record: UserRecord, t: number): PendingRecord {
     if (this.#closed) throw new ProducerClosedError();
     validateRecordObject(record);
     const config = this.#config;
@@ -172,14 +174,14 @@ export class KinesisProducer {
     if (this.#outstanding.size >= config.maxOutstandingRecords) throw this.#refuse('maxOutstandingRecords', config.maxOutstandingRecords);
     if (this.#outstandingBytes + size > config.maxOutstandingBytes) throw this.#refuse('maxOutstandingBytes', config.maxOutstandingBytes);
     const hashKey = this.#hashKeys.get(valid.partitionKey, valid.explicitHashKey);
-    return new PendingRecord(this.#nextId++, valid, size, hashKey, stream, now(), config.recordTtl);
+    return new PendingRecord(this.#nextId++, valid, size, hashKey, stream, t, config.recordTtl);
   }
 
-  #enqueue(pending: PendingRecord): void {
+  #enqueue(pending: PendingRecord, t: number): void {
     this.#outstanding.add(pending);
     this.#outstandingBytes += pending.size;
     this.#counters.userRecordsReceived++;
-    pending.stream.route(pending, pending.waitingSince);
+    pending.stream.route(pending, t);
   }
 
   /**

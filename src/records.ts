@@ -65,9 +65,17 @@ export class PendingRecord {
   readonly hashKey: string;
   /** The stream's pipeline, which routes the record (and routes it again after a failure). */
   readonly stream: RecordRouter;
-  /** Arrival plus `recordTtl`: past it the record fails `Expired`. */
+  /**
+   * Arrival plus `recordTtl`: past it the record fails `Expired`. Exact, not whole ms: records that
+   * arrived in the same ms still leave a rate-limit queue in the order they came.
+   */
   readonly expiresAt: number;
-  /** When the record last started waiting: arrival, or the end of its last failed attempt. */
+  /**
+   * When the record last started waiting, rounded down to a whole ms: arrival, or the end of its
+   * last failed attempt. V8 keeps a small integer in the object itself but a fractional number in
+   * a box of its own: one object more per record to allocate, and to copy at every garbage
+   * collection while the record waits.
+   */
   waitingSince: number;
   /** The attempts kept (see {@link addAttempt}); unallocated until the first attempt ends. */
   attempts: Attempt[] | undefined = undefined;
@@ -103,7 +111,7 @@ export class PendingRecord {
     this.hashKey = hashKey;
     this.stream = stream;
     this.expiresAt = arrivedAt + recordTtl;
-    this.waitingSince = arrivedAt;
+    this.waitingSince = Math.floor(arrivedAt);
   }
 }
 
