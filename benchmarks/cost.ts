@@ -4,7 +4,7 @@
  * shared machine moves with other people's load; CPU time per record moves much less.
  *
  *   node --import tsx benchmarks/cost.ts cpu  [--size 100] [--count 300000] [--shards 64] [--rounds 5] TREE...
- *   node --import tsx benchmarks/cost.ts heap [--size 100] [--count 100000] [--rounds 3] TREE...
+ *   node --import tsx benchmarks/cost.ts heap [--size 100] [--count 100000] [--rounds 3] [--putAll 1] TREE...
  *
  * A TREE is a checkout of shardline (its `src/index.ts` is imported; `.` for this one), or a built
  * `index.js` (a profile of a build names lines that a profile through tsx does not). Rounds
@@ -18,7 +18,8 @@
  *   PutRecords: `count` records are put and every one stays buffered or in flight. Live heap
  *   (`heapUsed` after a full GC, so not the data's bytes, which live outside the heap) before and
  *   after, per record. Records share one data buffer, so the figure is what the producer and the
- *   caller's promise cost, not the caller's record objects.
+ *   caller's promise cost, not the caller's record objects. With `--putAll 1` they go through
+ *   `putAll()` instead: no promise, but the producer keeps each record object for its sink.
  */
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
@@ -34,6 +35,8 @@ interface Options {
   count: number;
   shards: number;
   rounds: number;
+  /** heap: 1 to feed the records through `putAll()` (no promise per record) instead of `put()`. */
+  putAll: number;
 }
 
 const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local-secret' };
@@ -121,7 +124,12 @@ async function heapChild(tree: string, o: Options): Promise<object> {
   await new Promise((r) => setTimeout(r, 300));
   gc();
   const before = process.memoryUsage().heapUsed;
-  void drive(producer, o.count, o.size, true, o.count + 1);
+  const template = Buffer.alloc(o.size, 7);
+  const records = function* (): Generator<{ partitionKey: string; data: Buffer }> {
+    for (let i = 0; i < o.count; i++) yield { partitionKey: `key-${i % 1000}`, data: template };
+  };
+  if (o.putAll === 1) void producer.putAll(records());
+  else void drive(producer, o.count, o.size, true, o.count + 1);
   // Let every buffer's deadline pass, so the records are where a stalled endpoint leaves them.
   await new Promise((r) => setTimeout(r, 1000));
   gc();
@@ -153,7 +161,7 @@ if (mode.startsWith('child-')) {
   process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
   process.exit(0);
 }
-const o: Options = { size: 100, count: mode === 'heap' ? 100_000 : 300_000, shards: 64, rounds: mode === 'heap' ? 3 : 5 };
+const o: Options = { size: 100, count: mode === 'heap' ? 100_000 : 300_000, shards: 64, rounds: mode === 'heap' ? 3 : 5, putAll: 0 };
 const trees: string[] = [];
 for (let i = 0; i < rest.length; i++) {
   const arg = rest[i]!;
