@@ -93,6 +93,10 @@ export class Aggregator<T extends AggregatorEntry> {
   private readonly explicitHashKeys: string[] = [];
   private readonly explicitHashKeyByteLengths: number[] = [];
   private readonly partitionKeyIndexes: number[] = [];
+  /**
+   * Each entry's explicit hash key index, or {@link NO_EXPLICIT_HASH_KEY}; empty while no entry has
+   * one (most streams never use them), so that such an entry costs no slot here.
+   */
   private readonly explicitHashKeyIndexes: number[] = [];
   private protobufSize = 0;
 
@@ -193,7 +197,11 @@ export class Aggregator<T extends AggregatorEntry> {
     }
     this.entries.push(entry);
     this.partitionKeyIndexes.push(pkIndex);
-    this.explicitHashKeyIndexes.push(ehkIndex);
+    const ehkIndexes = this.explicitHashKeyIndexes;
+    if (ehkIndex !== NO_EXPLICIT_HASH_KEY || ehkIndexes.length > 0) {
+      while (ehkIndexes.length < count) ehkIndexes.push(NO_EXPLICIT_HASH_KEY);
+      ehkIndexes.push(ehkIndex);
+    }
     this.protobufSize += added;
     return true;
   }

@@ -50,7 +50,10 @@ export interface EnvelopeParts {
   readonly records: readonly { readonly data: Uint8Array }[];
   /** For each record, its partition key index. */
   readonly partitionKeyIndexes: readonly number[];
-  /** For each record, its explicit hash key index or {@link NO_EXPLICIT_HASH_KEY}. */
+  /**
+   * For each record, its explicit hash key index or {@link NO_EXPLICIT_HASH_KEY}; may be empty
+   * when `explicitHashKeys` is (no record has one).
+   */
   readonly explicitHashKeyIndexes: readonly number[];
 }
 
@@ -100,10 +103,11 @@ export function writeEnvelope(parts: EnvelopeParts): Buffer {
   }
 
   const { records, partitionKeyIndexes, explicitHashKeyIndexes } = parts;
+  const withExplicitHashKeys = explicitHashKeys.length > 0;
   for (let i = 0; i < records.length; i++) {
     const data = records[i]!.data;
     const pkIndex = partitionKeyIndexes[i]!;
-    const ehkIndex = explicitHashKeyIndexes[i]!;
+    const ehkIndex = withExplicitHashKeys ? explicitHashKeyIndexes[i]! : NO_EXPLICIT_HASH_KEY;
     out[pos++] = TAG_RECORDS;
     pos = writeVarint(out, pos, recordBodySize(pkIndex, ehkIndex, data.byteLength));
     out[pos++] = TAG_PARTITION_KEY_INDEX;
