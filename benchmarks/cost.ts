@@ -47,12 +47,21 @@ async function loadProducer(tree: string): Promise<new (options: ProducerOptions
   return module.KinesisProducer;
 }
 
-/** Puts `count` records, at most `window` unsettled, yielding every 1,000; resolves when all settled. */
-async function drive(producer: Producer, count: number, size: number, shared: boolean, window = 50_000): Promise<void> {
+/**
+ * Puts `count` records, at most `window` unsettled (by default 50,000 and 48 MiB, as section 1's
+ * window: below the producer's bounds, so no put is refused), yielding every 1,000; resolves when
+ * all settled. Throws on the first failure: a run with failures measures something else.
+ */
+async function drive(producer: Producer, count: number, size: number, shared: boolean, window = Math.min(50_000, Math.floor((48 * 1024 * 1024) / size))): Promise<void> {
   const template = Buffer.alloc(size, 7);
   const keys = Array.from({ length: 1000 }, (_, k) => `key-${k}`);
   let unsettled = 0;
   let wake: (() => void) | undefined;
+  let failure: unknown;
+  const failed = (error: unknown): void => {
+    failure ??= error;
+    settled();
+  };
   const settled = (): void => {
     unsettled--;
     if (wake !== undefined && unsettled <= window * 0.75) {
@@ -64,10 +73,11 @@ async function drive(producer: Producer, count: number, size: number, shared: bo
   for (let i = 0; i < count; i++) {
     if (unsettled >= window) await new Promise<void>((r) => (wake = r));
     unsettled++;
-    producer.put({ partitionKey: keys[i % 1000]!, data: shared ? template : Buffer.from(template) }).then(settled, settled);
+    producer.put({ partitionKey: keys[i % 1000]!, data: shared ? template : Buffer.from(template) }).then(settled, failed);
     if (i % 1000 === 999) await new Promise(setImmediate);
   }
   while (unsettled > 0) await new Promise<void>((r) => (wake = r));
+  if (failure !== undefined) throw failure as Error;
 }
 
 async function cpuChild(tree: string, endpoint: string, o: Options): Promise<object> {
