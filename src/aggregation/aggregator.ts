@@ -226,8 +226,9 @@ export class Aggregator<T extends AggregatorEntry> {
     if (length > room) {
       if (this.records === EMPTY) this.recordsStart = MAGIC_LENGTH + Math.max(this.headerHint, MIN_TABLES_ROOM);
       // Two entries or more fit maxSize, so the records never need more than that.
-      // A quarter over the last envelope's records: an envelope a little larger grows no more.
-      const hint = this.recordsHint + (this.recordsHint >>> 2);
+      // An eighth over the last envelope's records: an envelope a little larger grows no more, and
+      // one a little smaller is still written in place (see writeEnvelope).
+      const hint = this.recordsHint + (this.recordsHint >>> 3);
       const capacity = Math.min(this.maxSize, Math.max(length, 2 * Math.max(room, 0), hint, MIN_RECORDS_ALLOCATION));
       const grown = Buffer.allocUnsafe(this.recordsStart + capacity + MD5_LENGTH);
       this.records.copy(grown, this.recordsStart, start, start + this.recordsLength);

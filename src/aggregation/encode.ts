@@ -104,16 +104,20 @@ export function writeRecordField(out: Uint8Array, pos: number, partitionKeyIndex
 /**
  * Writes an envelope from parts whose sizes are known: magic, key tables, the encoded records, MD5,
  * `ENVELOPE_OVERHEAD + parts.protobufSize` bytes. Around the records in their own buffer when it
- * has room for the rest, else into a new buffer.
+ * has room for the rest and little more, else into a new buffer.
  * @internal
  */
 export function writeEnvelope(parts: EnvelopeParts): Buffer {
   const { records, recordsStart, recordsLength } = parts;
   const headerLength = MAGIC_LENGTH + parts.protobufSize - recordsLength;
+  const envelopeLength = headerLength + recordsLength + MD5_LENGTH;
   let out = records;
   let start = recordsStart - headerLength;
-  if (start < 0 || recordsStart + recordsLength + MD5_LENGTH > records.length) {
-    out = Buffer.allocUnsafe(headerLength + recordsLength + MD5_LENGTH);
+  // The envelope keeps its whole buffer until its records settle: a buffer more than a quarter
+  // larger than the envelope is copied out of rather than held that long with its spare room.
+  const fits = start >= 0 && recordsStart + recordsLength + MD5_LENGTH <= records.length;
+  if (!fits || records.length - envelopeLength > envelopeLength >>> 2) {
+    out = Buffer.allocUnsafe(envelopeLength);
     out.set(records.subarray(recordsStart, recordsStart + recordsLength), headerLength);
     start = 0;
   }
