@@ -14,7 +14,8 @@ import { createKinesisClient, warnAboutClient, type KinesisClientLike } from './
 import { resolveConfig, type ProducerOptions, type ResolvedConfig } from './config.js';
 import { BackpressureError, ProducerClosedError, UserRecordFailedError } from './errors.js';
 import { Counters, MetricsRecorder, createMetricsSinks, type MetricDatum, type MetricName, type ProducerMetrics } from './metrics/index.js';
-import { addAttempt, pendingRecord, submit, type KinesisRecord, type PendingRecord, type PutResult, type RecordSink, type UserRecord } from './records.js';
+import { OutstandingRecords } from './outstanding.js';
+import { PendingRecord, addAttempt, submit, type KinesisRecord, type PutResult, type RecordSink, type UserRecord } from './records.js';
 import { RetryPolicy, RetryScheduler } from './retry/index.js';
 import { Scheduler, now } from './scheduler.js';
 import { HashKeyCache, type StreamStatus } from './sharding/index.js';
@@ -45,7 +46,7 @@ export class KinesisProducer {
   readonly #streams: StreamRouters;
   #defaultStream: StreamRouter | undefined;
   /** Unsettled records in arrival order: the first is the oldest. */
-  readonly #outstanding = new Set<PendingRecord>();
+  readonly #outstanding = new OutstandingRecords();
   #outstandingBytes = 0;
   readonly #flushWaiters: { readonly lastId: number; readonly resolve: () => void }[] = [];
   /** Set when a put was refused or `ready()` found no room; cleared at the low-water mark. */
@@ -95,8 +96,8 @@ export class KinesisProducer {
 
   /** Age of the oldest unsettled record in ms, 0 when there is none. */
   get oldestRecordAgeMs(): number {
-    for (const record of this.#outstanding) return now() - record.arrivedAt;
-    return 0;
+    const oldest = this.#outstanding.oldest;
+    return oldest === undefined ? 0 : now() - (oldest.expiresAt - this.#config.recordTtl);
   }
 
   /** Counters since the producer started (a snapshot), whatever `metricsLevel` is. */
@@ -127,17 +128,17 @@ export class KinesisProducer {
    * and `ProducerClosedError` after `close()`.
    */
   put(record: UserRecord): Promise<PutResult> {
+    const t = now();
     let pending: PendingRecord;
     try {
-      pending = this.#accept(record);
+      pending = this.#accept(record, t);
     } catch (error) {
       return Promise.reject(error as Error);
     }
-    return new Promise<PutResult>((resolve, reject) => {
-      pending.resolve = resolve;
-      pending.reject = reject;
-      this.#enqueue(pending);
-    });
+    accepted = pending;
+    const promise = new Promise<PutResult>(bindResolve);
+    this.#enqueue(pending, t);
+    return promise;
   }
 
   /**
@@ -164,14 +165,15 @@ export class KinesisProducer {
 
   /** Accepts a record whose outcome goes to `sink`; throws at once what `put()` rejects with at once. */
   [submit](record: UserRecord, sink: RecordSink): void {
-    const pending = this.#accept(record);
+    const t = now();
+    const pending = this.#accept(record, t);
     pending.sink = sink;
     pending.source = record;
-    this.#enqueue(pending);
+    this.#enqueue(pending, t);
   }
 
   /** Validates a record against the stream's limits and the producer's bounds; throws what `put()` rejects with at once. */
-  #accept(record: UserRecord): PendingRecord {
+  #accept(record: UserRecord, t: number): PendingRecord {
     if (this.#closed) throw new ProducerClosedError();
     validateRecordObject(record);
     const config = this.#config;
@@ -185,17 +187,17 @@ export class KinesisProducer {
     if (this.#outstanding.size >= config.maxOutstandingRecords) throw this.#refuse('maxOutstandingRecords', config.maxOutstandingRecords);
     if (this.#outstandingBytes + size > config.maxOutstandingBytes) throw this.#refuse('maxOutstandingBytes', config.maxOutstandingBytes);
     const hashKey = this.#hashKeys.get(valid.partitionKey, valid.explicitHashKey);
-    return pendingRecord(this.#nextId++, valid, size, hashKey, stream, now(), config.recordTtl);
+    return new PendingRecord(this.#nextId++, valid, size, hashKey, stream, t, config.recordTtl);
   }
 
-  #enqueue(pending: PendingRecord): void {
+  #enqueue(pending: PendingRecord, t: number): void {
     this.#outstanding.add(pending);
     this.#outstandingBytes += pending.size;
     this.#counters.userRecordsReceived++;
     const metrics = pending.stream.metrics;
     metrics.pending++;
     if (metrics.recording) metrics.figures.stat.UserRecordsReceived.add(1);
-    pending.stream.route(pending, pending.arrivedAt);
+    pending.stream.route(pending, t);
   }
 
   /**
@@ -314,18 +316,14 @@ export class KinesisProducer {
     if (metrics.recording) metrics.shardOfHashKey(record.hashKey).failed(record.attemptCount, code);
     const error = new UserRecordFailedError(code, message, record.partitionKey, record.attempts ?? [], record.attemptCount);
     if (record.sink !== undefined) record.sink.failed(record.source!, error);
-    else record.reject!(error);
+    else record.resolve!(Promise.reject(error));
     this.#checkFlushWaiters();
   }
 
   #checkFlushWaiters(): void {
     const waiters = this.#flushWaiters;
     if (waiters.length === 0) return;
-    let oldest = Infinity;
-    for (const record of this.#outstanding) {
-      oldest = record.id;
-      break;
-    }
+    const oldest = this.#outstanding.oldest?.id ?? Infinity;
     for (let i = waiters.length - 1; i >= 0; i--) {
       const waiter = waiters[i]!;
       if (waiter.lastId < oldest) {
@@ -336,3 +334,14 @@ export class KinesisProducer {
   }
 }
 
+/** The record `put()` is making a promise for: handed to {@link bindResolve}, which runs at once. */
+let accepted: PendingRecord | undefined;
+
+/**
+ * The executor of every `put()` promise: one function for all, rather than a closure made per
+ * record. It keeps only `resolve`: a failure resolves the promise with a rejected one.
+ */
+function bindResolve(resolve: (result: PutResult | PromiseLike<PutResult>) => void): void {
+  accepted!.resolve = resolve;
+  accepted = undefined;
+}

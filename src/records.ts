@@ -52,8 +52,12 @@ export interface RecordRouter {
   readonly metrics: StreamMetrics;
 }
 
-/** A user record from `put()` until it settles. */
-export interface PendingRecord {
+/**
+ * A user record from `put()` until it settles. A class, so that every record has one shape with
+ * its fields in place from the start. A producer holds tens of thousands of them, so each field
+ * here costs that many times over: no field is kept that another one gives.
+ */
+export class PendingRecord {
   readonly id: number;
   readonly partitionKey: string;
   readonly explicitHashKey: string | undefined;
@@ -64,21 +68,54 @@ export interface PendingRecord {
   readonly hashKey: string;
   /** The stream's pipeline, which routes the record (and routes it again after a failure). */
   readonly stream: RecordRouter;
-  readonly arrivedAt: number;
-  /** `arrivedAt + recordTtl`: past it the record fails `Expired`. */
+  /**
+   * Arrival plus `recordTtl`: past it the record fails `Expired`. Exact, not whole ms: records that
+   * arrived in the same ms still leave a rate-limit queue in the order they came.
+   */
   readonly expiresAt: number;
-  /** When the record last started waiting: arrival, or the end of its last failed attempt. */
+  /**
+   * When the record last started waiting, rounded down to a whole ms: arrival, or the end of its
+   * last failed attempt. V8 keeps a small integer in the object itself but a fractional number in
+   * a box of its own: one object more per record to allocate, and to copy at every garbage
+   * collection while the record waits.
+   */
   waitingSince: number;
   /** The attempts kept (see {@link addAttempt}); unallocated until the first attempt ends. */
-  attempts: Attempt[] | undefined;
+  attempts: Attempt[] | undefined = undefined;
   /** Attempts made, kept or not. */
-  attemptCount: number;
-  /** Where the outcome goes: `resolve`/`reject` of the promise `put()` returned… */
-  resolve: ((result: PutResult) => void) | undefined;
-  reject: ((error: Error) => void) | undefined;
+  attemptCount = 0;
+  /**
+   * Where the outcome goes: the `resolve` of the promise `put()` returned (a failure resolves it
+   * with a rejected promise, so that no record holds a `reject` function as well)…
+   */
+  resolve: ((result: PutResult | PromiseLike<PutResult>) => void) | undefined = undefined;
   /** …or a sink shared by many records (`putAll`, `writable`), told of the record as it was put. */
-  sink: RecordSink | undefined;
-  source: UserRecord | undefined;
+  sink: RecordSink | undefined = undefined;
+  source: UserRecord | undefined = undefined;
+  /** The next older and the next newer unsettled record: the producer's arrival-order list (src/outstanding.ts). */
+  older: PendingRecord | undefined = undefined;
+  newer: PendingRecord | undefined = undefined;
+
+  /** A user record accepted at `arrivedAt`, its outcome not yet bound to a promise or a sink. */
+  constructor(
+    id: number,
+    valid: { readonly partitionKey: string; readonly explicitHashKey: string | undefined; readonly data: Uint8Array },
+    size: number,
+    hashKey: string,
+    stream: RecordRouter,
+    arrivedAt: number,
+    recordTtl: number,
+  ) {
+    this.id = id;
+    this.partitionKey = valid.partitionKey;
+    this.explicitHashKey = valid.explicitHashKey;
+    this.data = valid.data;
+    this.size = size;
+    this.hashKey = hashKey;
+    this.stream = stream;
+    this.expiresAt = arrivedAt + recordTtl;
+    this.waitingSince = Math.floor(arrivedAt);
+  }
 }
 
 /**
@@ -142,34 +179,4 @@ export function addAttempt(record: PendingRecord, attempt: Attempt): Attempt[] {
   if (attempts.length >= MAX_KEPT_ATTEMPTS) attempts.splice(1, 1);
   attempts.push(attempt);
   return attempts;
-}
-
-/** A user record accepted at `arrivedAt`, its outcome not yet bound to a promise or a sink. */
-export function pendingRecord(
-  id: number,
-  valid: { readonly partitionKey: string; readonly explicitHashKey: string | undefined; readonly data: Uint8Array },
-  size: number,
-  hashKey: string,
-  stream: RecordRouter,
-  arrivedAt: number,
-  recordTtl: number,
-): PendingRecord {
-  return {
-    id,
-    partitionKey: valid.partitionKey,
-    explicitHashKey: valid.explicitHashKey,
-    data: valid.data,
-    size,
-    hashKey,
-    stream,
-    arrivedAt,
-    expiresAt: arrivedAt + recordTtl,
-    waitingSince: arrivedAt,
-    attempts: undefined,
-    attemptCount: 0,
-    resolve: undefined,
-    reject: undefined,
-    sink: undefined,
-    source: undefined,
-  };
 }

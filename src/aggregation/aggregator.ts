@@ -3,8 +3,8 @@
  * @module
  */
 import { validateInteger } from '../validation.js';
-import { ENVELOPE_OVERHEAD, NO_EXPLICIT_HASH_KEY, lengthDelimitedSize, recordFieldSize } from './format.js';
-import { writeEnvelope, type EnvelopeParts } from './encode.js';
+import { ENVELOPE_OVERHEAD, MAGIC_LENGTH, MD5_LENGTH, NO_EXPLICIT_HASH_KEY, lengthDelimitedSize, recordFieldSize } from './format.js';
+import { writeEnvelope, writeRecordField } from './encode.js';
 
 /** The KPL's default `AggregationMaxCount`: in effect, no limit on the count. */
 export const DEFAULT_AGGREGATION_MAX_COUNT = 4_294_967_295;
@@ -21,7 +21,11 @@ export const MAX_AGGREGATION_MAX_SIZE = 10 * 1024 * 1024;
  */
 export const AGGREGATED_PARTITION_KEY = 'a';
 const AGGREGATED_PARTITION_KEY_BYTES = 1;
-const EMPTY = new Uint8Array(0);
+const EMPTY = Buffer.alloc(0);
+/** Least first allocation of an envelope's encoded records. */
+const MIN_RECORDS_ALLOCATION = 1024;
+/** Least room left before the records for the key tables. */
+const MIN_TABLES_ROOM = 64;
 
 /** What an {@link Aggregator} needs of a user record. Validation (key lengths, hash key format) is the caller's. */
 export interface AggregatorEntry {
@@ -29,7 +33,7 @@ export interface AggregatorEntry {
   readonly partitionKey: string;
   /** The user record's explicit hash key (decimal string), or `undefined` for none. */
   readonly explicitHashKey: string | undefined;
-  /** The user record's data; not copied until the envelope is encoded. */
+  /** The user record's data; copied once a second entry joins it (a lone entry is sent as it is). */
   readonly data: Uint8Array;
 }
 
@@ -92,8 +96,19 @@ export class Aggregator<T extends AggregatorEntry> {
   private readonly explicitHashKeyIndex = new Map<string, number>();
   private readonly explicitHashKeys: string[] = [];
   private readonly explicitHashKeyByteLengths: number[] = [];
-  private readonly partitionKeyIndexes: number[] = [];
-  private readonly explicitHashKeyIndexes: number[] = [];
+  /**
+   * The `records` fields of the entries, encoded from `recordsStart` on as each entry joins (the
+   * first when the second does): the record and its data are still in the CPU's cache then, where
+   * by the time the envelope is drained they are not. Room is left before them for the magic and
+   * the key tables and after them for the MD5, so that the envelope is written around them: the
+   * buffer becomes the envelope, and an idle shard holds none.
+   */
+  private records: Buffer = EMPTY;
+  private recordsStart = 0;
+  private recordsLength = 0;
+  /** Sizes of the last envelope, the first allocation of the next: its records, its magic and tables. */
+  private recordsHint = 0;
+  private headerHint = 0;
   private protobufSize = 0;
 
   /**
@@ -178,7 +193,8 @@ export class Aggregator<T extends AggregatorEntry> {
       }
     }
 
-    added += recordFieldSize(pkIndex, ehkIndex, entry.data.byteLength);
+    const fieldSize = recordFieldSize(pkIndex, ehkIndex, entry.data.byteLength);
+    added += fieldSize;
     if (count > 0 && ENVELOPE_OVERHEAD + this.protobufSize + added > this.maxSize) return false;
 
     if (pkIndex === this.partitionKeys.length) {
@@ -192,10 +208,33 @@ export class Aggregator<T extends AggregatorEntry> {
       this.explicitHashKeyByteLengths.push(ehkByteLength);
     }
     this.entries.push(entry);
-    this.partitionKeyIndexes.push(pkIndex);
-    this.explicitHashKeyIndexes.push(ehkIndex);
     this.protobufSize += added;
+    if (count === 1) {
+      // The first entry's keys are first in both tables.
+      const first = this.entries[0]!;
+      this.encode(0, first.explicitHashKey === undefined ? NO_EXPLICIT_HASH_KEY : 0, first.data);
+    }
+    if (count >= 1) this.encode(pkIndex, ehkIndex, entry.data);
     return true;
+  }
+
+  /** Appends one entry's `records` field to the encoded records, making room first. */
+  private encode(pkIndex: number, ehkIndex: number, data: Uint8Array): void {
+    const start = this.recordsStart;
+    const length = this.recordsLength + recordFieldSize(pkIndex, ehkIndex, data.byteLength);
+    const room = this.records.length - start - MD5_LENGTH;
+    if (length > room) {
+      if (this.records === EMPTY) this.recordsStart = MAGIC_LENGTH + Math.max(this.headerHint, MIN_TABLES_ROOM);
+      // Two entries or more fit maxSize, so the records never need more than that.
+      // An eighth over the last envelope's records: an envelope a little larger grows no more, and
+      // one a little smaller is still written in place (see writeEnvelope).
+      const hint = this.recordsHint + (this.recordsHint >>> 3);
+      const capacity = Math.min(this.maxSize, Math.max(length, 2 * Math.max(room, 0), hint, MIN_RECORDS_ALLOCATION));
+      const grown = Buffer.allocUnsafe(this.recordsStart + capacity + MD5_LENGTH);
+      this.records.copy(grown, this.recordsStart, start, start + this.recordsLength);
+      this.records = grown;
+    }
+    this.recordsLength = writeRecordField(this.records, this.recordsStart + this.recordsLength, pkIndex, ehkIndex, data) - this.recordsStart;
   }
 
   /**
@@ -210,17 +249,18 @@ export class Aggregator<T extends AggregatorEntry> {
     if (entries.length <= 1) {
       data = entries[0]?.data ?? EMPTY;
     } else {
-      const parts: EnvelopeParts = {
+      data = writeEnvelope({
         protobufSize: this.protobufSize,
         partitionKeys: this.partitionKeys,
         partitionKeyByteLengths: this.partitionKeyByteLengths,
         explicitHashKeys: this.explicitHashKeys,
         explicitHashKeyByteLengths: this.explicitHashKeyByteLengths,
-        records: entries,
-        partitionKeyIndexes: this.partitionKeyIndexes,
-        explicitHashKeyIndexes: this.explicitHashKeyIndexes,
-      };
-      data = writeEnvelope(parts);
+        records: this.records,
+        recordsStart: this.recordsStart,
+        recordsLength: this.recordsLength,
+      });
+      this.recordsHint = this.recordsLength;
+      this.headerHint = this.protobufSize - this.recordsLength;
     }
     this.reset();
     return { entries, data, aggregated: entries.length > 1, recordSizeBytes };
@@ -234,8 +274,9 @@ export class Aggregator<T extends AggregatorEntry> {
     this.explicitHashKeyIndex.clear();
     this.explicitHashKeys.length = 0;
     this.explicitHashKeyByteLengths.length = 0;
-    this.partitionKeyIndexes.length = 0;
-    this.explicitHashKeyIndexes.length = 0;
+    this.records = EMPTY;
+    this.recordsStart = 0;
+    this.recordsLength = 0;
     this.protobufSize = 0;
   }
 }

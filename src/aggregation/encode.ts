@@ -33,8 +33,10 @@ export interface EncodableRecord {
 }
 
 /**
- * Everything needed to write an envelope, with every size already known. The Aggregator keeps its
- * state in this shape so that draining it computes no size twice.
+ * Everything needed to write an envelope, with every size already known and the records already
+ * encoded. The Aggregator keeps its state in this shape so that draining it computes no size twice.
+ * With room before the records for the magic and the key tables, and after them for the MD5, the
+ * envelope is written around them in the same buffer, copying nothing.
  * @internal
  */
 export interface EnvelopeParts {
@@ -46,12 +48,10 @@ export interface EnvelopeParts {
   readonly explicitHashKeys: readonly string[];
   /** UTF-8 byte length of each explicit hash key, same order. */
   readonly explicitHashKeyByteLengths: readonly number[];
-  /** The user records' data, in order. */
-  readonly records: readonly { readonly data: Uint8Array }[];
-  /** For each record, its partition key index. */
-  readonly partitionKeyIndexes: readonly number[];
-  /** For each record, its explicit hash key index or {@link NO_EXPLICIT_HASH_KEY}. */
-  readonly explicitHashKeyIndexes: readonly number[];
+  /** Holds the `records` fields, in order, as {@link writeRecordField} wrote them, from `recordsStart`. */
+  readonly records: Buffer;
+  readonly recordsStart: number;
+  readonly recordsLength: number;
 }
 
 /**
@@ -81,15 +81,48 @@ function writeStringField(out: Buffer, pos: number, tag: number, value: string, 
 }
 
 /**
- * Writes an envelope from parts whose sizes are known, into one buffer of exactly
- * `ENVELOPE_OVERHEAD + parts.protobufSize` bytes. Data is copied once, into that buffer.
+ * Writes one user record as a `records` field of an `AggregatedRecord` at `pos`, into a buffer with
+ * `recordFieldSize(partitionKeyIndex, explicitHashKeyIndex, data.byteLength)` bytes free there;
+ * returns the position after it.
+ * @internal
+ */
+export function writeRecordField(out: Uint8Array, pos: number, partitionKeyIndex: number, explicitHashKeyIndex: number, data: Uint8Array): number {
+  out[pos++] = TAG_RECORDS;
+  pos = writeVarint(out, pos, recordBodySize(partitionKeyIndex, explicitHashKeyIndex, data.byteLength));
+  out[pos++] = TAG_PARTITION_KEY_INDEX;
+  pos = writeVarint(out, pos, partitionKeyIndex);
+  if (explicitHashKeyIndex !== NO_EXPLICIT_HASH_KEY) {
+    out[pos++] = TAG_EXPLICIT_HASH_KEY_INDEX;
+    pos = writeVarint(out, pos, explicitHashKeyIndex);
+  }
+  out[pos++] = TAG_DATA;
+  pos = writeVarint(out, pos, data.byteLength);
+  out.set(data, pos);
+  return pos + data.byteLength;
+}
+
+/**
+ * Writes an envelope from parts whose sizes are known: magic, key tables, the encoded records, MD5,
+ * `ENVELOPE_OVERHEAD + parts.protobufSize` bytes. Around the records in their own buffer when it
+ * has room for the rest and little more, else into a new buffer.
  * @internal
  */
 export function writeEnvelope(parts: EnvelopeParts): Buffer {
-  const protobufEnd = MAGIC_LENGTH + parts.protobufSize;
-  const out = Buffer.allocUnsafe(protobufEnd + MD5_LENGTH);
-  out.set(MAGIC, 0);
-  let pos = MAGIC_LENGTH;
+  const { records, recordsStart, recordsLength } = parts;
+  const headerLength = MAGIC_LENGTH + parts.protobufSize - recordsLength;
+  const envelopeLength = headerLength + recordsLength + MD5_LENGTH;
+  let out = records;
+  let start = recordsStart - headerLength;
+  // The envelope keeps its whole buffer until its records settle: a buffer more than a quarter
+  // larger than the envelope is copied out of rather than held that long with its spare room.
+  const fits = start >= 0 && recordsStart + recordsLength + MD5_LENGTH <= records.length;
+  if (!fits || records.length - envelopeLength > envelopeLength >>> 2) {
+    out = Buffer.allocUnsafe(envelopeLength);
+    out.set(records.subarray(recordsStart, recordsStart + recordsLength), headerLength);
+    start = 0;
+  }
+  out.set(MAGIC, start);
+  let pos = start + MAGIC_LENGTH;
 
   const { partitionKeys, partitionKeyByteLengths, explicitHashKeys, explicitHashKeyByteLengths } = parts;
   for (let i = 0; i < partitionKeys.length; i++) {
@@ -98,32 +131,14 @@ export function writeEnvelope(parts: EnvelopeParts): Buffer {
   for (let i = 0; i < explicitHashKeys.length; i++) {
     pos = writeStringField(out, pos, TAG_EXPLICIT_HASH_KEY_TABLE, explicitHashKeys[i]!, explicitHashKeyByteLengths[i]!);
   }
-
-  const { records, partitionKeyIndexes, explicitHashKeyIndexes } = parts;
-  for (let i = 0; i < records.length; i++) {
-    const data = records[i]!.data;
-    const pkIndex = partitionKeyIndexes[i]!;
-    const ehkIndex = explicitHashKeyIndexes[i]!;
-    out[pos++] = TAG_RECORDS;
-    pos = writeVarint(out, pos, recordBodySize(pkIndex, ehkIndex, data.byteLength));
-    out[pos++] = TAG_PARTITION_KEY_INDEX;
-    pos = writeVarint(out, pos, pkIndex);
-    if (ehkIndex !== NO_EXPLICIT_HASH_KEY) {
-      out[pos++] = TAG_EXPLICIT_HASH_KEY_INDEX;
-      pos = writeVarint(out, pos, ehkIndex);
-    }
-    out[pos++] = TAG_DATA;
-    pos = writeVarint(out, pos, data.byteLength);
-    out.set(data, pos);
-    pos += data.byteLength;
-  }
-
-  if (pos !== protobufEnd) {
+  if (pos !== start + headerLength) {
     // Cannot happen while the size functions above and this writer agree; a bug if it does.
-    throw new Error(`shardline internal error: envelope is ${pos - MAGIC_LENGTH} bytes, predicted ${parts.protobufSize}`);
+    throw new Error(`shardline internal error: envelope tables are ${pos - start - MAGIC_LENGTH} bytes, predicted ${headerLength - MAGIC_LENGTH}`);
   }
-  out.set(md5(out.subarray(MAGIC_LENGTH, protobufEnd)), protobufEnd);
-  return out;
+  const protobufEnd = pos + recordsLength;
+  out.set(md5(out.subarray(start + MAGIC_LENGTH, protobufEnd)), protobufEnd);
+  const end = protobufEnd + MD5_LENGTH;
+  return start === 0 && end === out.length ? out : out.subarray(start, end);
 }
 
 function checkIndex(field: string, index: number | undefined, tableLength: number, position: number): void {
@@ -158,26 +173,29 @@ export function encodeAggregatedRecord(
   const explicitHashKeyByteLengths = explicitHashKeyTable.map((key) => Buffer.byteLength(key, 'utf8'));
   for (const length of explicitHashKeyByteLengths) protobufSize += lengthDelimitedSize(length);
 
-  const partitionKeyIndexes = new Array<number>(records.length);
-  const explicitHashKeyIndexes = new Array<number>(records.length);
+  let recordsSize = 0;
   for (let i = 0; i < records.length; i++) {
     const record = records[i]!;
     checkIndex('partitionKeyIndex', record.partitionKeyIndex, partitionKeyTable.length, i);
     checkIndex('explicitHashKeyIndex', record.explicitHashKeyIndex, explicitHashKeyTable.length, i);
-    const ehkIndex = record.explicitHashKeyIndex ?? NO_EXPLICIT_HASH_KEY;
-    partitionKeyIndexes[i] = record.partitionKeyIndex;
-    explicitHashKeyIndexes[i] = ehkIndex;
-    protobufSize += recordFieldSize(record.partitionKeyIndex, ehkIndex, record.data.byteLength);
+    recordsSize += recordFieldSize(record.partitionKeyIndex, record.explicitHashKeyIndex ?? NO_EXPLICIT_HASH_KEY, record.data.byteLength);
+  }
+  // The records go where the envelope has them, so it is written around them.
+  const recordsStart = MAGIC_LENGTH + protobufSize;
+  const envelope = Buffer.allocUnsafe(recordsStart + recordsSize + MD5_LENGTH);
+  let pos = recordsStart;
+  for (const record of records) {
+    pos = writeRecordField(envelope, pos, record.partitionKeyIndex, record.explicitHashKeyIndex ?? NO_EXPLICIT_HASH_KEY, record.data);
   }
 
   return writeEnvelope({
-    protobufSize,
+    protobufSize: protobufSize + recordsSize,
     partitionKeys: partitionKeyTable,
     partitionKeyByteLengths,
     explicitHashKeys: explicitHashKeyTable,
     explicitHashKeyByteLengths,
-    records,
-    partitionKeyIndexes,
-    explicitHashKeyIndexes,
+    records: envelope,
+    recordsStart,
+    recordsLength: recordsSize,
   });
 }

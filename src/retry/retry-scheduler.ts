@@ -52,7 +52,7 @@ export class RetryScheduler {
     let most = 0;
     for (const user of record.userRecords) {
       addAttempt(user, { delayMs: start - user.waitingSince, durationMs: end - start, success: false, errorCode: failure.code, errorMessage: failure.message });
-      user.waitingSince = end;
+      user.waitingSince = Math.floor(end);
       if (user.attemptCount > most) most = user.attemptCount;
     }
     return most;

@@ -3,7 +3,7 @@
  */
 import { Figures, StreamMetrics } from '../../src/metrics/index.js';
 import { hashKeyOfPartitionKey } from '../../src/sharding/index.js';
-import { pendingRecord as newPendingRecord, rawKinesisRecord, type KinesisRecord, type PendingRecord, type PutResult, type RecordRouter } from '../../src/records.js';
+import { PendingRecord, rawKinesisRecord, type KinesisRecord, type PutResult, type RecordRouter } from '../../src/records.js';
 
 /** A pending record whose settlement and routing are recorded on it. */
 export interface TestRecord extends PendingRecord {
@@ -27,11 +27,13 @@ export function pendingRecord(options: { partitionKey?: string; size?: number; a
   const partitionKey = options.partitionKey ?? `key-${id}`;
   const data = new Uint8Array(options.size ?? 10);
   const size = data.length + Buffer.byteLength(partitionKey);
-  const base = newPendingRecord(id, { partitionKey, explicitHashKey: undefined, data }, size, hashKeyOfPartitionKey(partitionKey), options.stream ?? recordingRouter, options.arrivedAt ?? 0, options.ttl ?? 30_000);
+  const base = new PendingRecord(id, { partitionKey, explicitHashKey: undefined, data }, size, hashKeyOfPartitionKey(partitionKey), options.stream ?? recordingRouter, options.arrivedAt ?? 0, options.ttl ?? 30_000);
   const settled: TestRecord['settled'] = [];
   return Object.assign(base, {
-    resolve: (result: PutResult) => void settled.push({ result }),
-    reject: (error: Error) => void settled.push({ error }),
+    resolve: (result: PutResult | PromiseLike<PutResult>) => {
+      if ('then' in result) result.then(undefined, (error: Error) => settled.push({ error }));
+      else settled.push({ result });
+    },
     settled,
     routedAt: [] as number[],
   });
