@@ -257,6 +257,7 @@ export function resolveConfig(options: ProducerOptions): ResolvedConfig {
     ...resolveMetricsSettings(options),
     cloudwatchUpload: boolean(options, 'cloudwatchUpload'),
   };
+  validateSinksAtLevelNone(options, config);
   validateCloudWatchOptions(options, config.cloudwatchUpload);
   if (options.onMetrics !== undefined && typeof options.onMetrics !== 'function') {
     throw new ValidationError('onMetrics', 'a function', `got ${typeof options.onMetrics}`);
@@ -281,5 +282,15 @@ function validateCloudWatchOptions(options: ProducerOptions, upload: boolean): v
     if (given !== undefined) throw new ValidationError('cloudwatchUpload', `true when ${given} is given`, `is false, so ${given} would never be used`);
     return;
   }
+  if (cloudwatchEndpoint !== undefined && client !== undefined) {
+    throw new ValidationError('cloudwatchEndpoint', 'only without cloudwatchClient (whose own endpoint is used)', 'is given with cloudwatchClient, so it would never be used');
+  }
   checkCloudWatchSdkInstalled();
+}
+
+/** A sink at metricsLevel none would never receive anything: refused, as other options that could not take effect are. */
+function validateSinksAtLevelNone(options: ProducerOptions, config: ResolvedConfig): void {
+  if (config.metricsLevel !== 'none') return;
+  const sink = config.cloudwatchUpload ? 'cloudwatchUpload' : options.onMetrics !== undefined ? 'onMetrics' : options.metricsMeter !== undefined ? 'metricsMeter' : undefined;
+  if (sink !== undefined) throw new ValidationError(sink, "a metricsLevel other than 'none'", "is given with metricsLevel 'none', which records nothing for it");
 }

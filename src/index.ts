@@ -14,6 +14,8 @@ export type {
   MetricsGranularity,
   DimensionName,
   AdditionalMetricsDimension,
+  MeterLike,
+  CloudWatchClientLike,
 } from './metrics/index.js';
 export { DEFAULTS, type ProducerOptions } from './config.js';
 export type { KinesisClientLike, KinesisCommandLike } from './client.js';

@@ -84,12 +84,18 @@ interface WaitingDatum {
   tries: number;
 }
 
+/** The characters of a CloudWatch namespace. */
+const NAMESPACE_CHARACTERS = /^[0-9A-Za-z.\-_/#: ]*$/;
+
 /**
  * Why CloudWatch would refuse `namespace` as a metrics namespace, or `undefined` if it would not:
- * 1..255 characters, not starting with `:` or `AWS/` (reserved for AWS services).
+ * 1..255 of `0-9A-Za-z.-_/#:` and space, not all spaces, not starting with `:` or `AWS/` (reserved
+ * for AWS services).
  */
 export function namespaceProblem(namespace: string): string | undefined {
   if (namespace.length < 1 || namespace.length > MAX_NAMESPACE_LENGTH) return `must have 1..${MAX_NAMESPACE_LENGTH} characters`;
+  if (!NAMESPACE_CHARACTERS.test(namespace)) return 'may hold only 0-9 A-Z a-z . - _ / # : and space';
+  if (namespace.trim() === '') return 'must hold a character other than space';
   if (namespace.startsWith(':')) return 'must not start with ":"';
   if (namespace.startsWith('AWS/')) return 'must not start with "AWS/" (reserved for AWS services)';
   return undefined;

@@ -3,8 +3,8 @@
  * stream or the producer), and what turns them into one {@link MetricsReport} per interval for the
  * sinks, and into totals for `getMetrics()`.
  */
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { granularityIncludes, levelIncludes, METRICS, type MetricDefinition, type MetricsGranularity, type MetricsLevel } from './catalogue.js';
+import { now } from '../scheduler.js';
 import { Figures } from './figures.js';
 import { StreamMetrics, type GaugeTotals } from './stream-metrics.js';
 import type { MetricDatum, MetricsReport, MetricsSink } from './report.js';
@@ -29,9 +29,13 @@ export interface MetricsSettings {
 
 /** Gauges (records pending, held, shard rate limits) are sampled this often. */
 const SAMPLE_INTERVAL_MS = 1000;
-/** Resolution of the event-loop delay histogram, in ms. */
-const LOOP_DELAY_RESOLUTION_MS = 10;
-const NS_PER_MS = 1e6;
+/**
+ * The event loop is probed this often: each probe's lateness is an EventLoopDelay sample. A probe of
+ * our own rather than Node's monitorEventLoopDelay, whose histogram misses a stall that begins
+ * before its first tick after enable() or reset() (right after the producer is built, or after an
+ * interval's report), and whose samples at rest read as its resolution rather than as lateness.
+ */
+const LOOP_PROBE_MS = 100;
 
 type Dimensions = MetricDatum['dimensions'];
 type MutableDatum = { -readonly [K in keyof MetricDatum]: MetricDatum[K] };
@@ -53,7 +57,8 @@ export class MetricsRecorder {
   readonly #sampleGauges: (totals: GaugeTotals) => void;
   readonly #streams = new Map<string, StreamMetrics>();
   readonly #totals = new Map<string, MutableDatum>();
-  readonly #loopDelay: IntervalHistogram | undefined;
+  /** When the loop probe last ran (ms on the scheduler's clock). */
+  #probedAt = 0;
   readonly #timers: NodeJS.Timeout[] = [];
   #intervalStart = new Date();
   #warned = false;
@@ -70,8 +75,8 @@ export class MetricsRecorder {
     this.#sampleGauges = sampleGauges;
     this.recording = settings.metricsLevel !== 'none';
     if (!this.recording) return;
-    this.#loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
-    this.#loopDelay.enable();
+    this.#probedAt = now();
+    this.#timers.push(setInterval(() => this.#probeLoop(), LOOP_PROBE_MS).unref());
     const sampleEvery = Math.min(SAMPLE_INTERVAL_MS, settings.metricsUploadDelay);
     this.#timers.push(setInterval(() => this.#sample(), sampleEvery).unref());
     this.#timers.push(setInterval(() => this.#closeInterval(), settings.metricsUploadDelay).unref());
@@ -96,10 +101,7 @@ export class MetricsRecorder {
   snapshot(metricName?: string): MetricDatum[] {
     const totals = new Map<string, MutableDatum>();
     for (const [key, datum] of this.#totals) totals.set(key, { ...datum });
-    if (this.recording) {
-      this.#sampleLoopDelay();
-      addTo(totals, this.#datums());
-    }
+    if (this.recording) addTo(totals, this.#datums());
     const datums = [...totals.values()];
     return metricName === undefined ? datums : datums.filter((datum) => datum.name === metricName);
   }
@@ -114,7 +116,6 @@ export class MetricsRecorder {
     if (this.recording) {
       this.#sample();
       this.#closeInterval();
-      this.#loopDelay?.disable();
     }
     this.#closing = Promise.all(this.#sinks.map((sink) => sink.close())).then(() => undefined);
     return this.#closing;
@@ -137,16 +138,14 @@ export class MetricsRecorder {
     }
   }
 
-  #sampleLoopDelay(): void {
-    const histogram = this.#loopDelay;
-    if (histogram === undefined || histogram.count === 0) return;
-    const { count, mean, min, max } = histogram;
-    this.global.stat.EventLoopDelay.addSet(count, (mean * count) / NS_PER_MS, min / NS_PER_MS, max / NS_PER_MS);
-    histogram.reset();
+  /** How late the probe ran: the time the event loop was held beyond the probe's period. */
+  #probeLoop(): void {
+    const t = now();
+    this.global.stat.EventLoopDelay.add(Math.max(0, t - this.#probedAt - LOOP_PROBE_MS));
+    this.#probedAt = t;
   }
 
   #closeInterval(): void {
-    this.#sampleLoopDelay();
     const datums = this.#datums();
     this.global.reset();
     for (const stream of this.#streams.values()) {

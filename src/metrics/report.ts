@@ -13,7 +13,9 @@ export interface MetricDatum {
   readonly unit: MetricUnit;
   /**
    * `StreamName` and `ShardId` as the granularity gives them (none for the global figure),
-   * `ErrorCode` for ErrorsByCode, and any `additionalMetricsDimensions`.
+   * `ErrorCode` for ErrorsByCode, and any `additionalMetricsDimensions`. Keys come in the KPL's
+   * order: ErrorCode, the global additional ones, StreamName, the stream ones, ShardId, the shard
+   * ones (CloudWatch ignores the order).
    */
   readonly dimensions: Readonly<Partial<Record<DimensionName, string>> & Record<string, string>>;
   readonly count: number;

@@ -64,7 +64,7 @@ function additionalDimensions(value: unknown): AdditionalMetricsDimension[] {
 export function resolveMetricsSettings(options: MetricsOptions): MetricsSettings {
   const namespace = options.metricsNamespace ?? METRICS_DEFAULTS.metricsNamespace;
   const problem = typeof namespace === 'string' ? namespaceProblem(namespace) : `expected a string, got ${typeof namespace}`;
-  if (problem !== undefined) throw new ValidationError('metricsNamespace', '1..255 characters, not starting with ":" or "AWS/"', problem);
+  if (problem !== undefined) throw new ValidationError('metricsNamespace', '1..255 of 0-9 A-Z a-z . - _ / # : and space, not all spaces, not starting with ":" or "AWS/"', problem);
   return {
     metricsLevel: oneOf('metricsLevel', options.metricsLevel ?? METRICS_DEFAULTS.metricsLevel, LEVELS),
     metricsGranularity: oneOf('metricsGranularity', options.metricsGranularity ?? METRICS_DEFAULTS.metricsGranularity, GRANULARITIES),

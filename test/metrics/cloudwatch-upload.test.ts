@@ -120,6 +120,10 @@ describe('the CloudWatch options', () => {
     [{ cloudwatchUpload: 'yes' }, 'cloudwatchUpload'],
     [{ metricsMeter: {} }, 'metricsMeter'],
     [{ onMetrics: 'log' }, 'onMetrics'],
+    [{ cloudwatchUpload: true, cloudwatchEndpoint: 'http://127.0.0.1:1', cloudwatchClient: localClient('http://127.0.0.1:1') }, 'cloudwatchEndpoint'],
+    [{ metricsLevel: 'none', cloudwatchUpload: true }, 'cloudwatchUpload'],
+    [{ metricsLevel: 'none', onMetrics: () => undefined }, 'onMetrics'],
+    [{ metricsLevel: 'none', metricsMeter: { createCounter: () => undefined, createObservableGauge: () => undefined } }, 'metricsMeter'],
   ])('refuses %j, naming %s', (options, field) => {
     expect(() => new KinesisProducer({ streamName: 's', client: localClient('http://127.0.0.1:1'), ...(options as Partial<ProducerOptions>) })).toThrow(
       expect.objectContaining({ name: 'ValidationError', field }) as Error,

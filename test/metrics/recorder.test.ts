@@ -207,6 +207,26 @@ describe('MetricsRecorder', () => {
     }
   });
 
+  it('measures a stall of the event loop right after it is built, and one right after a poll', async () => {
+    const { recorder } = record();
+    const block = (ms: number) => {
+      const until = performance.now() + ms;
+      while (performance.now() < until);
+    };
+    // A probe due 100 ms after the start runs 200 ms late.
+    block(300);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(find(recorder.snapshot('EventLoopDelay'), 'EventLoopDelay')!.max).toBeGreaterThanOrEqual(190);
+    recorder.snapshot();
+    await recorder.close();
+    const { recorder: polled } = record();
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(find(polled.snapshot('EventLoopDelay'), 'EventLoopDelay')!.max).toBeLessThan(190);
+    block(400);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(find(polled.snapshot('EventLoopDelay'), 'EventLoopDelay')!.max).toBeGreaterThanOrEqual(290);
+  });
+
   it('records nothing at level none: no report, an empty snapshot', async () => {
     const { recorder, reports } = record({ metricsLevel: 'none' });
     expect(recorder.recording).toBe(false);
@@ -243,6 +263,9 @@ describe('resolveMetricsSettings', () => {
     [{ metricsNamespace: 'AWS/Kinesis' }, 'metricsNamespace'],
     [{ metricsNamespace: '' }, 'metricsNamespace'],
     [{ metricsNamespace: 'x'.repeat(256) }, 'metricsNamespace'],
+    [{ metricsNamespace: 'a$b' }, 'metricsNamespace'],
+    [{ metricsNamespace: '   ' }, 'metricsNamespace'],
+    [{ metricsNamespace: ':x' }, 'metricsNamespace'],
     [{ metricsUploadDelay: 0 }, 'metricsUploadDelay'],
     [{ metricsUploadDelay: 60_001 }, 'metricsUploadDelay'],
     [{ additionalMetricsDimensions: {} }, 'additionalMetricsDimensions'],
