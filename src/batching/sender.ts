@@ -110,7 +110,8 @@ export class Sender {
     try {
       output = await withDeadline('PutRecords', deadline, undefined, (abortSignal) => this.#client.send(command, { abortSignal }), false);
     } catch (error) {
-      outcomes.requestEnded(live, start, now());
+      const end = now();
+      outcomes.requestEnded(live, start, end);
       const failure = classifyRequestError(error);
       const cutByTtl = failure.code === 'RequestTimeout' && deadline < this.#requestTimeout;
       this.#onRequestFailed(
@@ -118,6 +119,7 @@ export class Sender {
         live,
         cutByTtl ? { ...failure, message: 'no answer before the recordTtl of a record in the request ran out' } : failure,
         start,
+        end,
         outcomes,
       );
       return;
@@ -152,8 +154,7 @@ export class Sender {
     }
   }
 
-  #onRequestFailed(target: SendTarget, batch: KinesisRecord[], failure: Failure, start: number, outcomes: SendOutcomes): void {
-    const end = now();
+  #onRequestFailed(target: SendTarget, batch: KinesisRecord[], failure: Failure, start: number, end: number, outcomes: SendOutcomes): void {
     if (failure.kind === 'invalid') {
       outcomes.invalidRequest();
       if (batch.length > 1) {

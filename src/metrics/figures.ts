@@ -30,24 +30,26 @@ export class Figures {
 
   /** Counts one failed attempt of a Kinesis record: ErrorsByCode for `code`, and AllErrors. */
   error(code: string): void {
+    this.#errors(code).add(1);
+    this.stat.AllErrors.add(1);
+  }
+
+  /** ErrorsByCode's statistic for `code`, made on first use. */
+  #errors(code: string): Statistic {
     let byCode = this.errorsByCode.get(code);
     if (byCode === undefined) this.errorsByCode.set(code, (byCode = new Statistic()));
-    byCode.add(1);
-    this.stat.AllErrors.add(1);
+    return byCode;
   }
 
   /**
    * User records written by an attempt that started at `start`: UserRecordsPut (1 each),
-   * UserRecordsDataPut, and per record its BufferingTime and RetriesPerRecord. One pass, one
-   * statistic update per metric: this runs for every envelope written.
+   * UserRecordsDataPut, and per record its BufferingTime and RetriesPerRecord. One statistic
+   * update per metric, not per record: this runs for every envelope written.
    */
   written(users: readonly UserRecordState[], start: number): void {
     let bytes = 0;
     let minBytes = Infinity;
     let maxBytes = 0;
-    let waited = 0;
-    let minWaited = Infinity;
-    let maxWaited = -Infinity;
     let retries = 0;
     let minRetries = Infinity;
     let maxRetries = 0;
@@ -57,10 +59,6 @@ export class Figures {
       bytes += size;
       if (size < minBytes) minBytes = size;
       if (size > maxBytes) maxBytes = size;
-      const wait = start - user.waitingSince;
-      waited += wait;
-      if (wait < minWaited) minWaited = wait;
-      if (wait > maxWaited) maxWaited = wait;
       // The attempt that wrote it is not counted yet: its earlier attempts are its retries.
       const tries = user.attemptCount;
       retries += tries;
@@ -71,22 +69,13 @@ export class Figures {
     const stat = this.stat;
     stat.UserRecordsPut.addMany(1, n);
     stat.UserRecordsDataPut.addSet(n, bytes, minBytes, maxBytes);
-    stat.BufferingTime.addSet(n, waited, minWaited, maxWaited);
     stat.RetriesPerRecord.addSet(n, retries, minRetries, maxRetries);
+    addBufferingTimes(stat.BufferingTime, users, start);
   }
 
   /** A failed attempt, started at `start`, of a Kinesis record holding `users`: their BufferingTime, its error. */
   attemptFailed(users: readonly UserRecordState[], code: string, start: number): void {
-    let waited = 0;
-    let minWaited = Infinity;
-    let maxWaited = -Infinity;
-    for (let i = 0; i < users.length; i++) {
-      const wait = start - users[i]!.waitingSince;
-      waited += wait;
-      if (wait < minWaited) minWaited = wait;
-      if (wait > maxWaited) maxWaited = wait;
-    }
-    this.stat.BufferingTime.addSet(users.length, waited, minWaited, maxWaited);
+    addBufferingTimes(this.stat.BufferingTime, users, start);
     this.stat.KinesisRecordsPut.add(0);
     this.error(code);
   }
@@ -105,11 +94,7 @@ export class Figures {
    */
   merge(other: Figures, withGauges: boolean): void {
     for (const metric of withGauges ? METRICS : SUMMED) this.stat[metric.name].merge(other.stat[metric.name]);
-    for (const [code, statistic] of other.errorsByCode) {
-      let byCode = this.errorsByCode.get(code);
-      if (byCode === undefined) this.errorsByCode.set(code, (byCode = new Statistic()));
-      byCode.merge(statistic);
-    }
+    for (const [code, statistic] of other.errorsByCode) this.#errors(code).merge(statistic);
   }
 
   /** Forgets every sample: the next interval starts. */
@@ -117,4 +102,18 @@ export class Figures {
     for (const metric of METRICS) this.stat[metric.name].reset();
     this.errorsByCode.clear();
   }
+}
+
+/** Each user record's BufferingTime for an attempt that started at `start`: from its arrival or its last failed attempt. */
+function addBufferingTimes(statistic: Statistic, users: readonly UserRecordState[], start: number): void {
+  let waited = 0;
+  let minWaited = Infinity;
+  let maxWaited = -Infinity;
+  for (let i = 0; i < users.length; i++) {
+    const wait = start - users[i]!.waitingSince;
+    waited += wait;
+    if (wait < minWaited) minWaited = wait;
+    if (wait > maxWaited) maxWaited = wait;
+  }
+  statistic.addSet(users.length, waited, minWaited, maxWaited);
 }
