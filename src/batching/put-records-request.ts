@@ -6,9 +6,17 @@
  * (endpoint, path, headers, every member but `Records`), from the input without its records; the
  * step right after it puts the records in front of that body, each `Data` base64-encoded by Node
  * (native code) and each key escaped by `JSON.stringify`, written once into a buffer of the exact
- * size. The bytes are those the SDK would write. Everything after the serializer (content length,
- * signing, retries, abort, the handler, the deserializer) sees an ordinary request.
+ * size. The bytes are those the SDK would write.
+ *
+ * A full request is ~7 MB of body: written in one go, with the SHA-256 that SigV4 signs (which the
+ * SDK's signer computes in one call), it would hold the event loop for 10–20 ms. It is written a
+ * few hundred KiB at a time instead, over turns of the event loop (src/slices.ts), hashed as it
+ * goes, and the hash handed to the signer in the `x-amz-content-sha256` header, where the signer
+ * takes it from rather than hashing the body again (the SDK's own requests carry that header too).
+ * Everything after the serializer (content length, signing, retries, abort, the handler, the
+ * deserializer) sees an ordinary request.
  */
+import { createHash } from 'node:crypto';
 import {
   PutRecordsCommand,
   type PutRecordsCommandInput,
@@ -21,6 +29,7 @@ import type {
   RelativeMiddlewareOptions,
   SerializeMiddleware,
 } from '@smithy/types';
+import { runInSlices } from '../slices.js';
 
 /** The middleware, in the SDK's protocols, that turns the input into the HTTP request. */
 const SDK_SERIALIZER = 'serializerMiddleware';
@@ -36,14 +45,24 @@ const withoutRecords: SerializeMiddleware<PutRecordsCommandInput, PutRecordsComm
   return next({ ...args, input: { ...input, Records: undefined } });
 };
 
-/** Puts the records into the body the serializer wrote, and the full input back into the arguments. */
-const recordsIntoBody: SerializeMiddleware<PutRecordsCommandInput, PutRecordsCommandOutput> = (next, context) => (args) => {
+/** The header the SigV4 signer reads a body's SHA-256 from (hex), rather than hashing the body itself. */
+const CONTENT_SHA256 = 'x-amz-content-sha256';
+
+/**
+ * Puts the records into the body the serializer wrote, in slices over turns of the event loop
+ * (src/slices.ts), with its SHA-256 in the header the signer takes it from; and the full input
+ * back into the arguments.
+ */
+const recordsIntoBody: SerializeMiddleware<PutRecordsCommandInput, PutRecordsCommandOutput> = (next, context) => async (args) => {
   const input = inputs.get(context);
   if (input === undefined) return next(args);
   inputs.delete(context);
   const request = args.request;
-  if (!hasBody(request)) throw new Error('PutRecords: the SDK serializer produced no HTTP request');
-  request.body = putRecordsBody(input.Records!, bodyBytes(request.body));
+  if (!isHttpRequest(request)) throw new Error('PutRecords: the SDK serializer produced no HTTP request');
+  const writer = new RecordsBodyWriter(input.Records!, bodyBytes(request.body));
+  await runInSlices(() => writer.writeSome());
+  request.body = writer.body;
+  request.headers[CONTENT_SHA256] = writer.sha256Hex();
   return next({ ...args, input });
 };
 
@@ -68,8 +87,10 @@ export function createPutRecordsCommand(input: PutRecordsCommandInput): PutRecor
   return command;
 }
 
-function hasBody(request: unknown): request is { body: unknown } {
-  return typeof request === 'object' && request !== null && 'body' in request;
+function isHttpRequest(request: unknown): request is { body: unknown; headers: Record<string, string> } {
+  if (typeof request !== 'object' || request === null || !('body' in request)) return false;
+  const headers = (request as { headers?: unknown }).headers;
+  return typeof headers === 'object' && headers !== null;
 }
 
 /** The serializer's body: bytes (a Uint8Array) or, for an input with no members set, the string `{}`. */
@@ -79,6 +100,7 @@ function bodyBytes(body: unknown): Uint8Array {
   throw new Error(`PutRecords: unexpected body from the SDK serializer (${typeof body})`);
 }
 
+const EMPTY = Buffer.alloc(0);
 const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
 const CLOSE_BRACKET = 0x5d;
@@ -87,57 +109,106 @@ const COMMA = 0x2c;
 const RECORDS_OPEN = '{"Records":[';
 const DATA_OPEN = '{"Data":"';
 
+/** Bytes of `Data` one step of {@link RecordsBodyWriter.writeSome} encodes: well under a ms of work. */
+const STEP_DATA_BYTES = 256 * 1024;
+
 /**
- * The JSON body of a PutRecords request: `records`, then the other members as the SDK serialized
- * them in `rest` (`{}` or `{"StreamName":…}`). Members and entries in the SDK's order, absent
- * members left out as it does, so the bytes equal the SDK's.
+ * Writes the JSON body of a PutRecords request, a step at a time, and its SHA-256 as it goes:
+ * `records`, then the other members as the SDK serialized them in `rest` (`{}` or
+ * `{"StreamName":…}`). Members and entries in the SDK's order, absent members left out as it does,
+ * so the bytes equal the SDK's.
  */
-function putRecordsBody(records: readonly (PutRecordsRequestEntry | null | undefined)[], rest: Uint8Array): Buffer {
-  if (rest.length < 2 || rest[0] !== OPEN_BRACE || rest[rest.length - 1] !== CLOSE_BRACE) {
-    throw new Error('PutRecords: the SDK serializer did not write a JSON object');
-  }
-  // First pass: the exact length. Each entry is DATA_OPEN, base64, then a tail of text.
-  const tails = new Array<string | undefined>(records.length);
-  let entries = 0;
-  let length = RECORDS_OPEN.length + 1 + (rest.length === 2 ? 1 : rest.length);
-  for (let i = 0; i < records.length; i++) {
-    const entry = records[i];
-    if (entry == null) continue;
-    const tail = entryTail(entry);
-    tails[i] = tail;
-    length += (entries++ > 0 ? 1 : 0) + Buffer.byteLength(tail, 'utf8');
-    if (entry.Data != null) length += DATA_OPEN.length + Math.ceil(entry.Data.byteLength / 3) * 4;
-    else length += 1;
-  }
-  // Second pass: one write per piece, each byte copied once more after Node's encoding.
-  const body = Buffer.allocUnsafe(length);
-  let at = body.write(RECORDS_OPEN, 0, 'latin1');
-  let first = true;
-  for (let i = 0; i < records.length; i++) {
-    const tail = tails[i];
-    if (tail === undefined) continue;
-    if (!first) body[at++] = COMMA;
-    first = false;
-    const data = records[i]!.Data;
-    if (data != null) {
-      at += body.write(DATA_OPEN, at, 'latin1');
-      at += body.write(asBuffer(data).toString('base64'), at, 'latin1');
-    } else {
-      body[at++] = OPEN_BRACE;
+class RecordsBodyWriter {
+  /** The body's exact length. */
+  readonly #length: number;
+  /** The body, allocated by the first step; complete once {@link writeSome} has returned true. */
+  body: Buffer = EMPTY;
+  readonly #records: readonly (PutRecordsRequestEntry | null | undefined)[];
+  readonly #rest: Uint8Array;
+  /** Each entry's text after its base64 data (undefined for a null entry). */
+  readonly #tails: (string | undefined)[];
+  readonly #sha256 = createHash('sha256');
+  #next = 0;
+  #at = 0;
+  #hashed = 0;
+
+  constructor(records: readonly (PutRecordsRequestEntry | null | undefined)[], rest: Uint8Array) {
+    if (rest.length < 2 || rest[0] !== OPEN_BRACE || rest[rest.length - 1] !== CLOSE_BRACE) {
+      throw new Error('PutRecords: the SDK serializer did not write a JSON object');
     }
-    at += body.write(tail, at, 'utf8');
+    // The exact length first. Each entry is DATA_OPEN, base64, then a tail of text.
+    const tails = new Array<string | undefined>(records.length);
+    let entries = 0;
+    let length = RECORDS_OPEN.length + 1 + (rest.length === 2 ? 1 : rest.length);
+    for (let i = 0; i < records.length; i++) {
+      const entry = records[i];
+      if (entry == null) continue;
+      const tail = entryTail(entry);
+      tails[i] = tail;
+      length += (entries++ > 0 ? 1 : 0) + Buffer.byteLength(tail, 'utf8');
+      if (entry.Data != null) length += DATA_OPEN.length + Math.ceil(entry.Data.byteLength / 3) * 4;
+      else length += 1;
+    }
+    this.#length = length;
+    this.#records = records;
+    this.#rest = rest;
+    this.#tails = tails;
   }
-  body[at++] = CLOSE_BRACKET;
-  if (rest.length === 2) {
-    body[at++] = CLOSE_BRACE;
-  } else {
-    body[at++] = COMMA;
-    body.set(rest.subarray(1), at);
-    at += rest.length - 1;
+
+  /** The body's SHA-256 in hex; call once, when the body is complete. */
+  sha256Hex(): string {
+    return this.#sha256.digest('hex');
   }
-  // Bytes past `at` would be whatever allocUnsafe left there: never send them.
-  if (at !== length) throw new Error(`PutRecords: body of ${at} bytes, ${length} computed`);
-  return body;
+
+  /** Writes entries until about {@link STEP_DATA_BYTES} of data are encoded; returns whether the body is complete. */
+  writeSome(): boolean {
+    if (this.body === EMPTY) {
+      this.body = Buffer.allocUnsafe(this.#length);
+      this.#at = this.body.write(RECORDS_OPEN, 0, 'latin1');
+    }
+    const body = this.body;
+    const records = this.#records;
+    let at = this.#at;
+    let encoded = 0;
+    let i = this.#next;
+    for (; i < records.length && encoded < STEP_DATA_BYTES; i++) {
+      const tail = this.#tails[i];
+      if (tail === undefined) continue;
+      if (at > RECORDS_OPEN.length) body[at++] = COMMA;
+      const data = records[i]!.Data;
+      if (data != null) {
+        at += body.write(DATA_OPEN, at, 'latin1');
+        at += body.write(asBuffer(data).toString('base64'), at, 'latin1');
+        encoded += data.byteLength;
+      } else {
+        body[at++] = OPEN_BRACE;
+      }
+      at += body.write(tail, at, 'utf8');
+    }
+    this.#next = i;
+    const complete = i === records.length;
+    if (complete) at = this.#close(at);
+    this.#sha256.update(body.subarray(this.#hashed, at));
+    this.#hashed = this.#at = at;
+    return complete;
+  }
+
+  /** Writes the end of `Records` and the other members; returns the body's length. */
+  #close(at: number): number {
+    const body = this.body;
+    const rest = this.#rest;
+    body[at++] = CLOSE_BRACKET;
+    if (rest.length === 2) {
+      body[at++] = CLOSE_BRACE;
+    } else {
+      body[at++] = COMMA;
+      body.set(rest.subarray(1), at);
+      at += rest.length - 1;
+    }
+    // Bytes past `at` would be whatever allocUnsafe left there: never send them.
+    if (at !== body.length) throw new Error(`PutRecords: body of ${at} bytes, ${body.length} computed`);
+    return at;
+  }
 }
 
 /**

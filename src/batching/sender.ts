@@ -10,10 +10,11 @@ import type { KinesisRecord } from '../records.js';
 import { classifyEntryError, classifyRequestError, type Failure } from '../retry/index.js';
 import { withDeadline } from '../deadline.js';
 import { now } from '../scheduler.js';
+import { runInSlices } from '../slices.js';
 import { createPutRecordsCommand } from './put-records-request.js';
 
-/** User records settled in one go before the sender lets the event loop run. */
-const SETTLE_SLICE = 4096;
+/** User records settled in one step of an answer (src/slices.ts): a ms or two. */
+const SETTLE_STEP = 1024;
 
 /** The stream a batch is for, as PutRecords names it. */
 export interface SendTarget {
@@ -133,19 +134,19 @@ export class Sender {
       for (const record of live) outcomes.failed(record, failure, start, end);
       return;
     }
+    // Settling tens of thousands of user records at once would hold the event loop for tens of
+    // ms: the answer is reported in steps, with timers and I/O running between turns.
     let i = 0;
-    try {
-      // Settling tens of thousands of user records at once would hold the event loop for tens of
-      // ms: the answer is reported in slices, letting I/O and timers run between them.
-      for (let settled = 0; i < live.length; i++) {
+    const reportSome = (): boolean => {
+      for (let settled = 0; i < live.length && settled < SETTLE_STEP; i++) {
         const record = live[i]!;
         reportEntry(record, answer[i], start, end, outcomes);
         settled += record.userRecords.length;
-        if (settled >= SETTLE_SLICE && i + 1 < live.length) {
-          settled = 0;
-          await new Promise(setImmediate);
-        }
       }
+      return i === live.length;
+    };
+    try {
+      await runInSlices(reportSome);
     } catch (error) {
       // Whatever went wrong with this entry, it and the ones after it still need a verdict: they
       // are failed (and so retried), never left unsettled.

@@ -124,13 +124,23 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
     }
   }
 
-  /** Moves on everything of the stream due at `t`; returns when it next needs a visit (Infinity for never). */
-  due(t: number): number {
+  /**
+   * Moves on everything of the stream due at `t`; returns when it next needs a visit (Infinity for
+   * never). Past `until` (on {@link now}'s clock) the shards left wait for the next visit, at once:
+   * closing hundreds of due envelopes (an MD5 each) in one go would hold the event loop for tens of ms.
+   */
+  due(t: number, until = Infinity): number {
     let next = Infinity;
     const heldUntil = this.view.heldUntil;
     if (heldUntil <= t) this.#releaseHeldAfterIo();
     else next = heldUntil;
-    for (const buffer of this.#shards.values()) next = Math.min(next, buffer.due(t));
+    for (const buffer of this.#shards.values()) {
+      if (now() >= until) {
+        next = t;
+        break;
+      }
+      next = Math.min(next, buffer.due(t));
+    }
     if (this.#unpredicted !== undefined) next = Math.min(next, this.#unpredicted.due(t));
     if (this.#collectorDeadline <= t) this.#sendCollected();
     else next = Math.min(next, this.#collectorDeadline);

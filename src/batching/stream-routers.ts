@@ -5,6 +5,7 @@
 import type { KinesisClientLike } from '../client.js';
 import type { GaugeTotals, MetricsRecorder } from '../metrics/index.js';
 import { now } from '../scheduler.js';
+import { MAX_TURN_BUDGET_MS } from '../slices.js';
 import { StreamView, type StreamStatus } from '../sharding/index.js';
 import { validateStreamRef } from '../validation.js';
 import { StreamRouter, type StreamRouterOptions } from './stream-router.js';
@@ -59,10 +60,14 @@ export class StreamRouters {
     return this.#routers.get(streamKey(streamName, streamARN))?.view.status();
   }
 
-  /** Moves on what every stream has due at `t`; returns the next deadline (Infinity for none). */
+  /**
+   * Moves on what every stream has due at `t`, for at most {@link MAX_TURN_BUDGET_MS} of closing
+   * envelopes; returns the next deadline (Infinity for none, `t` when some were left for the next turn).
+   */
   due(t: number): number {
+    const until = now() + MAX_TURN_BUDGET_MS;
     let next = Infinity;
-    for (const router of this.#routers.values()) next = Math.min(next, router.due(t));
+    for (const router of this.#routers.values()) next = Math.min(next, router.due(t, until));
     return next;
   }
 

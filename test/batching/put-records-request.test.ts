@@ -142,6 +142,8 @@ describe('createPutRecordsCommand on the wire', () => {
     ['a record of 1 MiB', { StreamName: 's', Records: [{ PartitionKey: 'big', Data: data(MiB - 3) }, { PartitionKey: 'small', Data: data(7) }] }],
     ['one record', { StreamName: 's', Records: [{ PartitionKey: 'p', Data: data(1) }] }],
     ['500 records', { StreamName: 's', Records: Array.from({ length: 500 }, (_, i) => ({ PartitionKey: `key-${i}`, Data: data(100) })) }],
+    // Written a few hundred KiB at a time: entries on both sides of every step.
+    ['3 MB, written over several steps', { StreamName: 's', Records: Array.from({ length: 30 }, (_, i) => ({ PartitionKey: `key-${i}`, Data: data(100 * 1024 + i) })) }],
   ])('writes the bytes the SDK writes: %s', async (_, input) => {
     const { sdk, ours } = await sendBoth(input);
     expect(ours.body.equals(sdk.body)).toBe(true);
@@ -156,6 +158,7 @@ describe('createPutRecordsCommand on the wire', () => {
       [{ PartitionKey: 'empty', Data: new Uint8Array(0) }],
       [{ PartitionKey: 'no data', Data: undefined }, { Data: data(3), PartitionKey: undefined }, { PartitionKey: undefined, Data: undefined, ExplicitHashKey: '5' }],
       [{ PartitionKey: 'views', Data: pooled }, { PartitionKey: 'views', Data: view }],
+      [{ PartitionKey: 'a step', Data: data(300 * 1024) }, { PartitionKey: 'no data after it', Data: undefined }, { PartitionKey: 'last', Data: data(5) }],
     ]) {
       const { sdk, ours } = await sendBoth({ StreamName: 's', Records });
       expect(ours.body.toString('utf8')).toBe(sdk.body.toString('utf8'));
