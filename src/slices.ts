@@ -18,7 +18,7 @@ export const MIN_TURN_BUDGET_MS = 2;
 export const MAX_TURN_BUDGET_MS = 8;
 
 /**
- * One step of a job: does a slice of the work (well under {@link MIN_TURN_BUDGET_MS}) and returns
+ * One step of a job: does a slice of the work (a ms or so, so that a turn holds a few) and returns
  * whether the job is finished.
  */
 export type Step = () => boolean;
@@ -32,6 +32,8 @@ interface Job {
 /** Jobs waiting, oldest first: tens at most (one per request being written or answer being settled). */
 const jobs: Job[] = [];
 let scheduled = false;
+/** When the jobs' last turn ended. */
+let lastTurnEnded = 0;
 
 /**
  * Runs `step` until it returns true, in slices spread over turns of the event loop (the first in
@@ -49,9 +51,6 @@ export function runInSlices(step: Step): Promise<void> {
     }
   });
 }
-
-/** When the jobs' last turn ended. */
-let lastTurnEnded = 0;
 
 function runTurn(): void {
   scheduled = false;

@@ -126,8 +126,7 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
 
   /**
    * Moves on everything of the stream due at `t`; returns when it next needs a visit (Infinity for
-   * never). Past `until` (on {@link now}'s clock) the shards left wait for the next visit, at once:
-   * closing hundreds of due envelopes (an MD5 each) in one go would hold the event loop for tens of ms.
+   * never). Past `until` ({@link now}'s clock) the shards left wait for the next visit, at once.
    */
   due(t: number, until = Infinity): number {
     let next = Infinity;
