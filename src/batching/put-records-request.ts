@@ -128,9 +128,9 @@ class RecordsBodyWriter {
   /** Each entry's text after its base64 data (undefined for a null entry). */
   readonly #tails: (string | undefined)[];
   readonly #sha256 = createHash('sha256');
+  /** The next entry to write, and where its bytes go (everything before is written and hashed). */
   #next = 0;
   #at = 0;
-  #hashed = 0;
 
   constructor(records: readonly (PutRecordsRequestEntry | null | undefined)[], rest: Uint8Array) {
     if (rest.length < 2 || rest[0] !== OPEN_BRACE || rest[rest.length - 1] !== CLOSE_BRACE) {
@@ -162,6 +162,7 @@ class RecordsBodyWriter {
 
   /** Writes entries until about {@link STEP_DATA_BYTES} of data are encoded; returns whether the body is complete. */
   writeSome(): boolean {
+    const from = this.#at;
     if (this.body === EMPTY) {
       this.body = Buffer.allocUnsafe(this.#length);
       this.#at = this.body.write(RECORDS_OPEN, 0, 'latin1');
@@ -188,8 +189,8 @@ class RecordsBodyWriter {
     this.#next = i;
     const complete = i === records.length;
     if (complete) at = this.#close(at);
-    this.#sha256.update(body.subarray(this.#hashed, at));
-    this.#hashed = this.#at = at;
+    this.#sha256.update(body.subarray(from, at));
+    this.#at = at;
     return complete;
   }
 
