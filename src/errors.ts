@@ -62,7 +62,7 @@ export interface Attempt {
 export class UserRecordFailedError extends ShardlineError {
   /** The code of the error that ended the record: the service's, or `Expired`. */
   readonly errorCode: string;
-  /** The first attempt and the latest ones (at most 10), oldest first. */
+  /** The first attempt and the latest ones (at most 10), oldest first; frozen. */
   readonly attempts: readonly Attempt[];
   /** How many attempts were made, kept in `attempts` or not. */
   readonly attemptCount: number;

@@ -33,6 +33,7 @@ export interface PutResult {
   /**
    * The first attempt and the latest ones, at most {@link MAX_KEPT_ATTEMPTS}, the successful one
    * last: memory stays bounded however long a record is retried. `attemptCount` counts them all.
+   * Frozen: records delivered at their first attempt together share one.
    */
   readonly attempts: readonly Attempt[];
   /** How many attempts it took, the successful one included. */

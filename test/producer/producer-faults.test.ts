@@ -75,6 +75,7 @@ describe('KinesisProducer under faults', () => {
     const codes = new Set(retried.flatMap((r) => r.attempts.filter((a) => !a.success).map((a) => a.errorCode)));
     expect(codes).toEqual(new Set(['ProvisionedThroughputExceededException', 'InternalFailure']));
     for (const result of retried) {
+      expect(Object.isFrozen(result.attempts)).toBe(true);
       expect(result.attempts.at(-1)!.success).toBe(true);
       expect(result.attempts.slice(0, -1).every((a) => !a.success && a.errorMessage !== undefined)).toBe(true);
       // Retries wait their backoff: the attempt after a failure was sent no sooner than it failed.
@@ -126,6 +127,7 @@ describe('KinesisProducer under faults', () => {
     for (const failure of outcome.failures) {
       expect(failure.errorCode).toBe('Expired');
       expect(failure.attempts.length).toBeGreaterThanOrEqual(1);
+      expect(Object.isFrozen(failure.attempts)).toBe(true);
       expect(failure.attempts.every((a) => !a.success && a.errorCode === 'ProvisionedThroughputExceededException')).toBe(true);
       expect(failure.message).toContain(failure.partitionKey);
       expect(failure.message).not.toContain('payload');
