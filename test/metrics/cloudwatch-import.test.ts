@@ -25,8 +25,10 @@ beforeAll(async () => {
   const shardline = join(modules, 'shardline');
   for (const options of config as Options[]) {
     // Into the project rather than dist/, and without the declarations and license files, which
-    // change nothing about what is imported.
-    await build({ ...options, outDir: join(shardline, options.outDir!), dts: false, metafile: false, onSuccess: undefined, silent: true });
+    // change nothing about what is imported. `config: false`, or tsup would also build every
+    // configuration of tsup.config.ts with these options merged in: both into the same outDir at
+    // once, which now and then left a file written twice over (a syntax error in index.js).
+    await build({ ...options, config: false, outDir: join(shardline, options.outDir!), dts: false, metafile: false, onSuccess: undefined, silent: true });
   }
   cpSync(join(repo, 'package.json'), join(shardline, 'package.json'));
   for (const name of ['@aws-sdk/client-kinesis', '@smithy/node-http-handler']) {
