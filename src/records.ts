@@ -3,6 +3,7 @@
  * back ({@link PutResult}), and the two internal shapes every stage passes along — a user record
  * being delivered ({@link PendingRecord}) and a record as sent to Kinesis ({@link KinesisRecord}).
  */
+import { recordData } from './aggregation/index.js';
 import type { Attempt, UserRecordFailedError } from './errors.js';
 import type { StreamMetrics } from './metrics/index.js';
 
@@ -62,7 +63,8 @@ export class PendingRecord {
   readonly id: number;
   readonly partitionKey: string;
   readonly explicitHashKey: string | undefined;
-  readonly data: Uint8Array;
+  /** The bytes to send, until they are in an envelope: {@link IN_ENVELOPE} from then on. */
+  data: Uint8Array;
   /** Data plus partition key, in bytes: what the service counts. */
   readonly size: number;
   /** The record's hash key as 32 hex digits (a `HashKey` of src/sharding): what its shard is predicted from. */
@@ -120,6 +122,40 @@ export class PendingRecord {
 }
 
 /**
+ * The `data` of a user record once its bytes are copied into an envelope: the envelope is then
+ * the only copy the producer keeps, so the caller's buffer (and the object around it) can go at
+ * the next garbage collection instead of living as long as the record. {@link userRecordsWithData}
+ * takes the bytes back from the envelope for a record that must be routed again.
+ */
+export const IN_ENVELOPE: Uint8Array = new Uint8Array(0);
+
+/**
+ * The user records of `record`, each with its data again (views into the envelope, for those
+ * whose only copy was there): what must be done before routing them again.
+ */
+export function userRecordsWithData(record: KinesisRecord): PendingRecord[] {
+  if (record.aggregated) restoreData(record.userRecords, record.data);
+  return record.userRecords;
+}
+
+/** The error for a record about to be sent without its data: a shardline defect, which must never pass silently. */
+export function dataLeftInEnvelope(record: PendingRecord): Error {
+  return new Error(`shardline internal error: record ${record.id} was routed again with its data still only in an envelope`);
+}
+
+/** Gives back to each of `users` left with {@link IN_ENVELOPE} its data from `envelope`, where user `i` is record `i`. */
+export function restoreData(users: readonly PendingRecord[], envelope: Uint8Array): void {
+  let data: Uint8Array[] | undefined;
+  for (let i = 0; i < users.length; i++) {
+    const user = users[i]!;
+    if (user.data !== IN_ENVELOPE) continue;
+    data ??= recordData(envelope);
+    if (data.length !== users.length) throw new Error(`shardline internal error: an envelope of ${data.length} records for ${users.length} user records`);
+    user.data = data[i]!;
+  }
+}
+
+/**
  * Where the outcomes of records put without a promise each go (the shipping entries). Exactly one
  * call per record, after it was accepted.
  */
@@ -158,6 +194,7 @@ export interface KinesisRecord {
 
 /** A user record sent as it is, not aggregated. */
 export function rawKinesisRecord(record: PendingRecord, predictedShardId: string | undefined, bufferDeadline: number, mapVersion = 0): KinesisRecord {
+  if (record.data === IN_ENVELOPE) throw dataLeftInEnvelope(record);
   return {
     data: record.data,
     partitionKey: record.partitionKey,

@@ -21,5 +21,6 @@ export {
   varintSize,
 } from './format.js';
 export { envelopeOfOne } from './lookalike.js';
+export { recordData } from './record-data.js';
 export { encodeAggregatedRecord, type EncodableRecord } from './encode.js';
 export { decodeRecord, type DecodedRecord, type DeaggregatedRecord, type RecordTag } from './decode.js';

@@ -4,7 +4,7 @@
  */
 import { AGGREGATED_PARTITION_KEY, Aggregator, envelopeOfOne, looksLikeEnvelope, type AggregatorOptions } from '../aggregation/index.js';
 import { DeadlineQueue } from '../deadline-queue.js';
-import { rawKinesisRecord, type KinesisRecord, type PendingRecord } from '../records.js';
+import { IN_ENVELOPE, dataLeftInEnvelope, rawKinesisRecord, restoreData, userRecordsWithData, type KinesisRecord, type PendingRecord } from '../records.js';
 import { DEFAULT_MAX_RECORD_SIZE, hashKeyToDecimal } from '../sharding/index.js';
 import { RateLimiter, type RateLimiterOptions } from './rate-limiter.js';
 
@@ -44,6 +44,8 @@ export class ShardBuffer {
   readonly #queue = new DeadlineQueue<KinesisRecord>(byExpiry);
   readonly #releaseCoalesce: number;
   readonly #out: ShardBufferOutput;
+  /** The aggregator's first record while it holds only that one (its data not yet copied). */
+  #first: PendingRecord | undefined;
   /** When the oldest record in the aggregator must leave. */
   #deadline = Infinity;
   /** User records in the Kinesis records the rate limit holds back (sampled as UserRecordsHeldByRateLimit). */
@@ -61,10 +63,20 @@ export class ShardBuffer {
 
   /** Adds a user record to the shard's next envelope, which must leave by `deadline` at the latest. */
   aggregate(record: PendingRecord, deadline: number, t: number): void {
+    if (record.data === IN_ENVELOPE) throw dataLeftInEnvelope(record);
     const aggregator = this.#aggregator;
     if (!aggregator.tryAdd(record)) {
       this.#flushAggregator(t);
       aggregator.tryAdd(record);
+    }
+    // The aggregator copies the first two records' data when the second joins, and each later
+    // one's as it joins (a lone record is sent as it is): from then on the envelope has the bytes.
+    const count = aggregator.count;
+    if (count === 1) {
+      this.#first = record;
+    } else {
+      if (count === 2) this.#first!.data = IN_ENVELOPE;
+      record.data = IN_ENVELOPE;
     }
     if (deadline < this.#deadline) this.#deadline = deadline;
     if (aggregator.count >= aggregator.maxCount) this.#flushAggregator(t);
@@ -110,10 +122,12 @@ export class ShardBuffer {
 
   /** Takes every user record the buffer holds (its shard closed: they need routing again). */
   takeAll(): PendingRecord[] {
-    const records = this.#aggregator.drain().entries;
+    const { entries: records, data, aggregated } = this.#aggregator.drain();
+    if (aggregated) restoreData(records, data);
+    this.#first = undefined;
     this.#deadline = Infinity;
     this.#held = 0;
-    for (const queued of this.#queue.drain()) records.push(...queued.userRecords);
+    for (const queued of this.#queue.drain()) records.push(...userRecordsWithData(queued));
     return records;
   }
 
@@ -140,6 +154,7 @@ export class ShardBuffer {
     const bufferDeadline = this.#deadline;
     this.#deadline = Infinity;
     const { entries, data, aggregated, recordSizeBytes } = this.#aggregator.drain();
+    this.#first = undefined;
     const first = entries[0];
     if (first === undefined) return;
     let expiresAt = first.expiresAt;

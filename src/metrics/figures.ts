@@ -10,7 +10,9 @@ import { Statistic } from './statistic.js';
 
 /** What the figures read of a user record (a `PendingRecord` of src/records.ts). */
 export interface UserRecordState {
-  readonly data: Uint8Array;
+  /** Data plus partition key, in bytes. */
+  readonly size: number;
+  readonly partitionKey: string;
   /** When its current wait began: arrival, or the end of its last failed attempt. */
   readonly waitingSince: number;
   /** Attempts made before the current one. */
@@ -55,7 +57,8 @@ export class Figures {
     let maxRetries = 0;
     for (let i = 0; i < users.length; i++) {
       const user = users[i]!;
-      const size = user.data.length;
+      // The data's own length is gone once it is in an envelope (src/records.ts, IN_ENVELOPE).
+      const size = user.size - Buffer.byteLength(user.partitionKey, 'utf8');
       bytes += size;
       if (size < minBytes) minBytes = size;
       if (size > maxBytes) maxBytes = size;

@@ -4,7 +4,7 @@
  */
 import { DeadlineQueue } from '../deadline-queue.js';
 import type { Counters } from '../metrics/index.js';
-import { addAttempt, type KinesisRecord, type PendingRecord } from '../records.js';
+import { addAttempt, userRecordsWithData, type KinesisRecord, type PendingRecord } from '../records.js';
 import type { Failure, RetryPolicy } from './policy.js';
 
 /** User records of one failed Kinesis record, waiting out their backoff until `at`. */
@@ -74,7 +74,7 @@ export class RetryScheduler {
     }
     const retryAt = end + this.#policy.backoff(attempts);
     const retry: PendingRecord[] = [];
-    for (const user of users) {
+    for (const user of userRecordsWithData(record)) {
       if (retryAt >= user.expiresAt) this.#fail(user, 'Expired', `recordTtl ran out; last error ${failure.code}: ${failure.message}`);
       else retry.push(user);
     }
@@ -88,7 +88,7 @@ export class RetryScheduler {
    * survivors of a partly expired envelope are re-aggregated without the expired ones).
    */
   expire(record: KinesisRecord, t: number, message: string): void {
-    for (const user of record.userRecords) {
+    for (const user of userRecordsWithData(record)) {
       if (user.expiresAt <= t) this.#fail(user, 'Expired', message);
       else user.stream.route(user, t);
     }

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { ShardBuffer, type ShardBufferOptions } from '../../src/batching/index.js';
 import { decodeRecord } from '../../src/aggregation/index.js';
-import type { KinesisRecord } from '../../src/records.js';
+import { IN_ENVELOPE, type KinesisRecord } from '../../src/records.js';
 import { kinesisRecord, pendingRecord } from '../support/records.js';
 
 function buffer(options: Partial<ShardBufferOptions> = {}, t = 0) {
@@ -88,6 +88,24 @@ describe('ShardBuffer', () => {
     const late = kinesisRecord({ ttl: 60_000 });
     shard.admit(late, 500);
     expect(collected.map((c) => c.record)).not.toContain(late);
+  });
+
+  it('keeps the data of aggregated records only in their envelope, and gives it back with takeAll()', () => {
+    const { shard, collected } = buffer({ rateLimit: 1, aggregationMaxCount: 2 });
+    for (let i = 0; i < 10; i++) shard.admit(kinesisRecord(), 0);
+    const spent = collected.length;
+    const datas = [0, 1, 2, 3, 4].map((i) => Buffer.alloc(i * 100, i));
+    const users = datas.map((data) => pendingRecord({ data }));
+    shard.aggregate(users[0]!, 100, 0);
+    // A lone record is sent as it is, so its data stays its own until a second one joins.
+    expect(users[0]!.data).toBe(datas[0]);
+    for (const user of users.slice(1)) shard.aggregate(user, 100, 0);
+    expect(collected).toHaveLength(spent); // two envelopes queued behind the rate limit, one record in the aggregator
+    expect(users.slice(0, 4).every((u) => u.data === IN_ENVELOPE)).toBe(true);
+    expect(users[4]!.data).toBe(datas[4]);
+    const taken = shard.takeAll();
+    expect(taken.map((u) => u.id).sort()).toEqual(users.map((u) => u.id).sort());
+    expect(users.map((u) => Buffer.from(u.data))).toEqual(datas);
   });
 
   it('takeAll() returns every user record held, aggregated or queued', () => {

@@ -20,7 +20,8 @@ function record(options: MetricsOptions = {}, sampleGauges: (totals: GaugeTotals
   return { recorder, reports };
 }
 
-const user = (waitingSince: number, attemptCount: number, size = 10) => ({ data: new Uint8Array(size), waitingSince, attemptCount });
+// A partition key of 3 UTF-8 bytes in 2 characters: data bytes are the size less the key's bytes.
+const user = (waitingSince: number, attemptCount: number, size = 10) => ({ size: size + 3, partitionKey: 'ké', waitingSince, attemptCount });
 
 function find(datums: readonly MetricDatum[], name: string, dimensions: Record<string, string> = {}): MetricDatum | undefined {
   return datums.find((d) => d.name === name && JSON.stringify(d.dimensions) === JSON.stringify(dimensions));

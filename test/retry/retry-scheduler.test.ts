@@ -3,7 +3,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Counters } from '../../src/metrics/index.js';
-import { rawKinesisRecord, type PendingRecord } from '../../src/records.js';
+import { encodeAggregatedRecord } from '../../src/aggregation/index.js';
+import { IN_ENVELOPE, rawKinesisRecord, type PendingRecord } from '../../src/records.js';
 import { RetryPolicy, RetryScheduler, type Failure } from '../../src/retry/index.js';
 import { pendingRecord, type TestRecord } from '../support/records.js';
 
@@ -130,6 +131,23 @@ describe('RetryScheduler', () => {
     retries.expire(envelope([expired, alive]), 100, 'too late');
     expect(failed.map((f) => [f.record, f.code, f.message])).toEqual([[expired, 'Expired', 'too late']]);
     expect(alive.routedAt).toEqual([100]);
+  });
+
+  it('gives records whose data was left only in their envelope that data back before routing them again', () => {
+    const { retries } = scheduler({ random: 0.5 });
+    const datas = [Buffer.from('first'), Buffer.from(''), Buffer.alloc(300, 7)];
+    const users = datas.map((data) => pendingRecord({ data, arrivedAt: 0, ttl: 10_000 }));
+    const expiring = pendingRecord({ data: Buffer.from('late'), arrivedAt: 0, ttl: 100 });
+    const sent = (records: TestRecord[]) => {
+      const record = { ...envelope(records), data: encodeAggregatedRecord(records.map((r) => r.partitionKey), [], records.map((r, i) => ({ partitionKeyIndex: i, data: r.data }))) };
+      for (const user of records) user.data = IN_ENVELOPE;
+      return record;
+    };
+    retries.onFailure(sent(users.slice(0, 2)), transient, 0, 40);
+    retries.due(1000);
+    retries.expire(sent([expiring, users[2]!]), 100, 'too late');
+    expect(users.map((u) => u.routedAt.length)).toEqual([1, 1, 1]);
+    expect(users.map((u) => Buffer.from(u.data))).toEqual(datas);
   });
 
   it('serves retries in retry-time order whatever order they failed in', () => {

@@ -21,11 +21,11 @@ export const recordingRouter: RecordRouter = {
 
 let nextId = 1;
 
-/** A user record of `size` bytes of data arrived at `arrivedAt` with `ttl` ms to live. */
-export function pendingRecord(options: { partitionKey?: string; size?: number; arrivedAt?: number; ttl?: number; stream?: RecordRouter } = {}): TestRecord {
+/** A user record of `data` (default: `size` zero bytes) arrived at `arrivedAt` with `ttl` ms to live. */
+export function pendingRecord(options: { partitionKey?: string; size?: number; data?: Uint8Array; arrivedAt?: number; ttl?: number; stream?: RecordRouter } = {}): TestRecord {
   const id = nextId++;
   const partitionKey = options.partitionKey ?? `key-${id}`;
-  const data = new Uint8Array(options.size ?? 10);
+  const data = options.data ?? new Uint8Array(options.size ?? 10);
   const size = data.length + Buffer.byteLength(partitionKey);
   const base = new PendingRecord(id, { partitionKey, explicitHashKey: undefined, data }, size, hashKeyOfPartitionKey(partitionKey), options.stream ?? recordingRouter, options.arrivedAt ?? 0, options.ttl ?? 30_000);
   const settled: TestRecord['settled'] = [];
