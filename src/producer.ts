@@ -15,7 +15,7 @@ import { resolveConfig, type ProducerOptions, type ResolvedConfig } from './conf
 import { BackpressureError, ProducerClosedError, UserRecordFailedError, type Attempt } from './errors.js';
 import { Counters, MetricsRecorder, createMetricsSinks, type MetricDatum, type MetricName, type ProducerMetrics } from './metrics/index.js';
 import { OutstandingRecords } from './outstanding.js';
-import { PendingRecord, addAttempt, submit, type KinesisRecord, type PutResult, type RecordSink, type UserRecord } from './records.js';
+import { addAttempt, newPendingRecord, submit, type PendingRecord, type KinesisRecord, type PutResult, type RecordSink, type UserRecord } from './records.js';
 import { RetryPolicy, RetryScheduler } from './retry/index.js';
 import { Scheduler, now } from './scheduler.js';
 import { HashKeyCache, type StreamStatus } from './sharding/index.js';
@@ -187,7 +187,7 @@ export class KinesisProducer {
     if (this.#outstanding.size >= config.maxOutstandingRecords) throw this.#refuse('maxOutstandingRecords', config.maxOutstandingRecords);
     if (this.#outstandingBytes + size > config.maxOutstandingBytes) throw this.#refuse('maxOutstandingBytes', config.maxOutstandingBytes);
     const hashKey = this.#hashKeys.get(valid.partitionKey, valid.explicitHashKey);
-    return new PendingRecord(this.#nextId++, valid, size, hashKey, stream, t, config.recordTtl);
+    return newPendingRecord(this.#nextId++, valid, size, hashKey, stream, t, config.recordTtl);
   }
 
   #enqueue(pending: PendingRecord, t: number): void {

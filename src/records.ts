@@ -55,11 +55,11 @@ export interface RecordRouter {
 }
 
 /**
- * A user record from `put()` until it settles. A class, so that every record has one shape with
- * its fields in place from the start. A producer holds tens of thousands of them, so each field
- * here costs that many times over: no field is kept that another one gives.
+ * A user record from `put()` until it settles; made by {@link newPendingRecord} only. A producer
+ * holds tens of thousands of them, so each field here costs that many times over: no field is
+ * kept that another one gives.
  */
-export class PendingRecord {
+export interface PendingRecord {
   readonly id: number;
   readonly partitionKey: string;
   readonly explicitHashKey: string | undefined;
@@ -84,41 +84,58 @@ export class PendingRecord {
    */
   waitingSince: number;
   /** The attempts kept (see {@link addAttempt}); unallocated until the first attempt ends. */
-  attempts: Attempt[] | undefined = undefined;
+  attempts: Attempt[] | undefined;
   /** Attempts made, kept or not. */
-  attemptCount = 0;
+  attemptCount: number;
   /**
    * Where the outcome goes: the `resolve` of the promise `put()` returned (a failure resolves it
    * with a rejected promise, so that no record holds a `reject` function as well)…
    */
-  resolve: ((result: PutResult | PromiseLike<PutResult>) => void) | undefined = undefined;
+  resolve: ((result: PutResult | PromiseLike<PutResult>) => void) | undefined;
   /** …or a sink shared by many records (`putAll`, `writable`), told of the record as it was put. */
-  sink: RecordSink | undefined = undefined;
-  source: UserRecord | undefined = undefined;
+  sink: RecordSink | undefined;
+  source: UserRecord | undefined;
   /** The next older and the next newer unsettled record: the producer's arrival-order list (src/outstanding.ts). */
-  older: PendingRecord | undefined = undefined;
-  newer: PendingRecord | undefined = undefined;
+  older: PendingRecord | undefined;
+  newer: PendingRecord | undefined;
+}
 
-  /** A user record accepted at `arrivedAt`, its outcome not yet bound to a promise or a sink. */
-  constructor(
-    id: number,
-    valid: { readonly partitionKey: string; readonly explicitHashKey: string | undefined; readonly data: Uint8Array },
-    size: number,
-    hashKey: string,
-    stream: RecordRouter,
-    arrivedAt: number,
-    recordTtl: number,
-  ) {
-    this.id = id;
-    this.partitionKey = valid.partitionKey;
-    this.explicitHashKey = valid.explicitHashKey;
-    this.data = valid.data;
-    this.size = size;
-    this.hashKey = hashKey;
-    this.stream = stream;
-    this.expiresAt = arrivedAt + recordTtl;
-    this.waitingSince = Math.floor(arrivedAt);
-  }
+/**
+ * A user record accepted at `arrivedAt`, its outcome not yet bound to a promise or a sink.
+ *
+ * One object literal, made here and nowhere else, rather than `new` of a class: V8 follows how
+ * many objects of a literal survive a young-generation collection and, when nearly all do (a
+ * record waits for its envelope, its rate limit and an answer), allocates the next ones straight
+ * in the old generation. Scavenges then stop copying every record in flight twice on its way
+ * there (at 100 B, their time fell by ~40 %). Instances of a class get no such tracking.
+ */
+export function newPendingRecord(
+  id: number,
+  valid: { readonly partitionKey: string; readonly explicitHashKey: string | undefined; readonly data: Uint8Array },
+  size: number,
+  hashKey: string,
+  stream: RecordRouter,
+  arrivedAt: number,
+  recordTtl: number,
+): PendingRecord {
+  return {
+    id,
+    partitionKey: valid.partitionKey,
+    explicitHashKey: valid.explicitHashKey,
+    data: valid.data,
+    size,
+    hashKey,
+    stream,
+    expiresAt: arrivedAt + recordTtl,
+    waitingSince: Math.floor(arrivedAt),
+    attempts: undefined,
+    attemptCount: 0,
+    resolve: undefined,
+    sink: undefined,
+    source: undefined,
+    older: undefined,
+    newer: undefined,
+  };
 }
 
 /**

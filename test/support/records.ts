@@ -3,7 +3,7 @@
  */
 import { Figures, StreamMetrics } from '../../src/metrics/index.js';
 import { hashKeyOfPartitionKey } from '../../src/sharding/index.js';
-import { PendingRecord, rawKinesisRecord, type KinesisRecord, type PutResult, type RecordRouter } from '../../src/records.js';
+import { newPendingRecord, rawKinesisRecord, type PendingRecord, type KinesisRecord, type PutResult, type RecordRouter } from '../../src/records.js';
 
 /** A pending record whose settlement and routing are recorded on it. */
 export interface TestRecord extends PendingRecord {
@@ -27,7 +27,7 @@ export function pendingRecord(options: { partitionKey?: string; size?: number; d
   const partitionKey = options.partitionKey ?? `key-${id}`;
   const data = options.data ?? new Uint8Array(options.size ?? 10);
   const size = data.length + Buffer.byteLength(partitionKey);
-  const base = new PendingRecord(id, { partitionKey, explicitHashKey: undefined, data }, size, hashKeyOfPartitionKey(partitionKey), options.stream ?? recordingRouter, options.arrivedAt ?? 0, options.ttl ?? 30_000);
+  const base = newPendingRecord(id, { partitionKey, explicitHashKey: undefined, data }, size, hashKeyOfPartitionKey(partitionKey), options.stream ?? recordingRouter, options.arrivedAt ?? 0, options.ttl ?? 30_000);
   const settled: TestRecord['settled'] = [];
   return Object.assign(base, {
     resolve: (result: PutResult | PromiseLike<PutResult>) => {
