@@ -19,7 +19,9 @@
  *   (`heapUsed` after a full GC, so not the data's bytes, which live outside the heap) before and
  *   after, per record. Records share one data buffer, so the figure is what the producer and the
  *   caller's promise cost, not the caller's record objects. With `--putAll 1` they go through
- *   `putAll()` instead: no promise, but the producer keeps each record object for its sink.
+ *   `putAll()` instead: no promise, but the producer keeps each record object for its sink. With
+ *   `--ownData 1` each record has a buffer of its own, as most callers' do: the heap then counts
+ *   the buffer objects the producer keeps alive (their bytes still live outside the heap).
  */
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
@@ -37,6 +39,8 @@ interface Options {
   rounds: number;
   /** heap: 1 to feed the records through `putAll()` (no promise per record) instead of `put()`. */
   putAll: number;
+  /** heap: 1 to give each record a buffer of its own (a copy), as most callers do, instead of one shared buffer. */
+  ownData: number;
 }
 
 const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local-secret' };
@@ -136,10 +140,10 @@ async function heapChild(tree: string, o: Options): Promise<object> {
   const before = process.memoryUsage().heapUsed;
   const template = Buffer.alloc(o.size, 7);
   const records = function* (): Generator<{ partitionKey: string; data: Buffer }> {
-    for (let i = 0; i < o.count; i++) yield { partitionKey: `key-${i % 1000}`, data: template };
+    for (let i = 0; i < o.count; i++) yield { partitionKey: `key-${i % 1000}`, data: o.ownData === 1 ? Buffer.from(template) : template };
   };
   if (o.putAll === 1) void producer.putAll(records());
-  else void drive(producer, o.count, o.size, true, o.count + 1);
+  else void drive(producer, o.count, o.size, o.ownData !== 1, o.count + 1);
   // Let every buffer's deadline pass, so the records are where a stalled endpoint leaves them.
   await new Promise((r) => setTimeout(r, 1000));
   gc();
@@ -171,7 +175,7 @@ if (mode.startsWith('child-')) {
   process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
   process.exit(0);
 }
-const o: Options = { size: 100, count: mode === 'heap' ? 100_000 : 300_000, shards: 64, rounds: mode === 'heap' ? 3 : 5, putAll: 0 };
+const o: Options = { size: 100, count: mode === 'heap' ? 100_000 : 300_000, shards: 64, rounds: mode === 'heap' ? 3 : 5, putAll: 0, ownData: 0 };
 const trees: string[] = [];
 for (let i = 0; i < rest.length; i++) {
   const arg = rest[i]!;
