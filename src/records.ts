@@ -166,8 +166,10 @@ export function restoreData(users: readonly PendingRecord[], envelope: Uint8Arra
   for (let i = 0; i < users.length; i++) {
     const user = users[i]!;
     if (user.data !== IN_ENVELOPE) continue;
-    data ??= recordData(envelope);
-    if (data.length !== users.length) throw new Error(`shardline internal error: an envelope of ${data.length} records for ${users.length} user records`);
+    if (data === undefined) {
+      data = recordData(envelope);
+      if (data.length !== users.length) throw new Error(`shardline internal error: an envelope of ${data.length} records for ${users.length} user records`);
+    }
     user.data = data[i]!;
   }
 }
