@@ -209,6 +209,12 @@ export interface KinesisRecord {
   readonly expiresAt: number;
   /** When it must leave the buffers (the earliest buffering deadline of its user records). */
   bufferDeadline: number;
+  /**
+   * False while `data` is an envelope whose MD5 trailer is not yet written: the sender writes it
+   * (`sealEnvelope`) before the record's first PutRecords call, in slices, rather than the
+   * `put()` that filled the envelope. Its records can be read back before (`restoreData`).
+   */
+  sealed: boolean;
 }
 
 /** A user record sent as it is, not aggregated. */
@@ -225,6 +231,7 @@ export function rawKinesisRecord(record: PendingRecord, predictedShardId: string
     userRecords: [record],
     expiresAt: record.expiresAt,
     bufferDeadline,
+    sealed: true,
   };
 }
 

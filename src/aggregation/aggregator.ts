@@ -4,7 +4,7 @@
  */
 import { validateInteger } from '../validation.js';
 import { ENVELOPE_OVERHEAD, MAGIC_LENGTH, MD5_LENGTH, NO_EXPLICIT_HASH_KEY, lengthDelimitedSize, recordFieldSize } from './format.js';
-import { writeEnvelope, writeRecordField } from './encode.js';
+import { sealEnvelope, writeEnvelope, writeRecordField } from './encode.js';
 
 /** The KPL's default `AggregationMaxCount`: in effect, no limit on the count. */
 export const DEFAULT_AGGREGATION_MAX_COUNT = 4_294_967_295;
@@ -243,6 +243,18 @@ export class Aggregator<T extends AggregatorEntry> {
    * was empty: no entries, empty data, `aggregated: false`, size 0 (nothing to send).
    */
   drain(): DrainedRecord<T> {
+    const drained = this.drainUnsealed();
+    if (drained.aggregated) sealEnvelope(drained.data);
+    return drained;
+  }
+
+  /**
+   * {@link drain}, but an envelope's MD5 trailer is left unwritten: `sealEnvelope` must write it
+   * before the envelope is sent or read as a whole (its records can be read before, with
+   * `recordData`). The producer hashes its envelopes when it sends them, not in `put()`.
+   * @internal
+   */
+  drainUnsealed(): DrainedRecord<T> {
     const entries = this.entries;
     const recordSizeBytes = this.recordSizeBytes;
     let data: Uint8Array;

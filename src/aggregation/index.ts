@@ -22,5 +22,5 @@ export {
 } from './format.js';
 export { envelopeOfOne } from './lookalike.js';
 export { recordData } from './record-data.js';
-export { encodeAggregatedRecord, type EncodableRecord } from './encode.js';
+export { encodeAggregatedRecord, sealEnvelope, type EncodableRecord } from './encode.js';
 export { decodeRecord, type DecodedRecord, type DeaggregatedRecord, type RecordTag } from './decode.js';

@@ -6,6 +6,7 @@ import type { PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
 import type { KinesisClientLike } from '../client.js';
 import PQueue from 'p-queue';
 import type { Counters } from '../metrics/index.js';
+import { sealEnvelope } from '../aggregation/index.js';
 import type { KinesisRecord } from '../records.js';
 import { classifyEntryError, classifyRequestError, type Failure } from '../retry/index.js';
 import { withDeadline } from '../deadline.js';
@@ -15,6 +16,8 @@ import { createPutRecordsCommand } from './put-records-request.js';
 
 /** User records settled in one step of an answer (src/slices.ts): a ms or two. */
 const SETTLE_STEP = 1024;
+/** Bytes of envelope hashed in one step of sealing (src/slices.ts): MD5 at ~600 MB/s, under half a ms. */
+const SEAL_STEP_BYTES = 256 * 1024;
 
 /** The stream a batch is for, as PutRecords names it. */
 export interface SendTarget {
@@ -103,12 +106,15 @@ export class Sender {
       if (r.expiresAt < earliestExpiry) earliestExpiry = r.expiresAt;
     }
     this.#counters.putRecordsRequests++;
-    // No attempt outlives a record's TTL: the call is cut at the earliest one, so an endpoint that
-    // hangs costs a record its recordTtl, not recordTtl + requestTimeout.
-    const deadline = Math.min(this.#requestTimeout, Math.ceil(earliestExpiry - start));
     const command = createPutRecordsCommand({ StreamName: target.streamName, StreamARN: target.streamARN, Records: entries });
     let output: { Records?: unknown } | undefined;
+    let deadline = this.#requestTimeout;
     try {
+      const sealing = sealEnvelopes(live);
+      if (sealing !== undefined) await sealing;
+      // No attempt outlives a record's TTL: the call is cut at the earliest one, so an endpoint that
+      // hangs costs a record its recordTtl, not recordTtl + requestTimeout.
+      deadline = Math.min(deadline, Math.max(1, Math.ceil(earliestExpiry - now())));
       output = await withDeadline('PutRecords', deadline, undefined, (abortSignal) => this.#client.send(command, { abortSignal }), false);
     } catch (error) {
       const end = now();
@@ -196,6 +202,26 @@ function reportEntry(record: KinesisRecord, entry: unknown, start: number, end: 
   } else {
     outcomes.succeeded(record, shardId, sequenceNumber, start, end);
   }
+}
+
+/**
+ * Writes the MD5 trailer of each envelope of `batch` not yet sealed, a slice at a time over turns
+ * of the event loop (src/slices.ts); undefined when every one is sealed (a retry, raw records).
+ */
+function sealEnvelopes(batch: readonly KinesisRecord[]): Promise<void> | undefined {
+  let i = 0;
+  while (i < batch.length && batch[i]!.sealed) i++;
+  if (i === batch.length) return undefined;
+  return runInSlices(() => {
+    for (let hashed = 0; i < batch.length && hashed < SEAL_STEP_BYTES; i++) {
+      const record = batch[i]!;
+      if (record.sealed) continue;
+      sealEnvelope(record.data);
+      record.sealed = true;
+      hashed += record.data.byteLength;
+    }
+    return i === batch.length;
+  });
 }
 
 /** Reports records whose TTL ran out while they waited to be sent; returns the ones still worth sending. */

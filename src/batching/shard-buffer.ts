@@ -122,7 +122,7 @@ export class ShardBuffer {
 
   /** Takes every user record the buffer holds (its shard closed: they need routing again). */
   takeAll(): PendingRecord[] {
-    const { entries: records, data, aggregated } = this.#aggregator.drain();
+    const { entries: records, data, aggregated } = this.#aggregator.drainUnsealed();
     if (aggregated) restoreData(records, data);
     this.#first = undefined;
     this.#deadline = Infinity;
@@ -153,7 +153,7 @@ export class ShardBuffer {
   #flushAggregator(t: number): void {
     const bufferDeadline = this.#deadline;
     this.#deadline = Infinity;
-    const { entries, data, aggregated, recordSizeBytes } = this.#aggregator.drain();
+    const { entries, data, aggregated, recordSizeBytes } = this.#aggregator.drainUnsealed();
     this.#first = undefined;
     const first = entries[0];
     if (first === undefined) return;
@@ -172,6 +172,7 @@ export class ShardBuffer {
           userRecords: entries,
           expiresAt,
           bufferDeadline,
+          sealed: false,
         }
       : unaggregated(first, this.shardId, bufferDeadline, this.mapVersion);
     this.admit(record, t);
@@ -204,5 +205,6 @@ export function unaggregated(
     userRecords: [record],
     expiresAt: record.expiresAt,
     bufferDeadline,
+    sealed: true,
   };
 }

@@ -5,10 +5,11 @@
 import { describe, expect, it } from 'vitest';
 import type { KinesisClient, PutRecordsCommand, PutRecordsCommandOutput } from '@aws-sdk/client-kinesis';
 import { Sender, type SendOutcomes } from '../../src/batching/index.js';
+import { Aggregator, decodeRecord } from '../../src/aggregation/index.js';
 import { Counters } from '../../src/metrics/index.js';
-import type { KinesisRecord } from '../../src/records.js';
+import type { KinesisRecord, PendingRecord } from '../../src/records.js';
 import type { Failure } from '../../src/retry/index.js';
-import { kinesisRecord } from '../support/records.js';
+import { kinesisRecord, pendingRecord } from '../support/records.js';
 
 type Answer = (input: PutRecordsCommand['input'], signal: AbortSignal | undefined) => Promise<Partial<PutRecordsCommandOutput>>;
 
@@ -67,6 +68,15 @@ async function sendOnce(answer: Answer, batch: KinesisRecord[], options: { reque
 }
 
 const ok = (shardId: string, sequenceNumber: string) => ({ ShardId: shardId, SequenceNumber: sequenceNumber });
+
+/** An envelope of `count` records of `size` bytes, its MD5 trailer not yet written, as a shard buffer lets it out. */
+function unsealedEnvelope(count: number, size: number): KinesisRecord {
+  const aggregator = new Aggregator<PendingRecord>({ aggregationMaxSize: 10 * 1024 * 1024 });
+  for (let i = 0; i < count; i++) aggregator.tryAdd(pendingRecord({ data: Buffer.alloc(size, i) }));
+  const { entries, data, recordSizeBytes } = aggregator.drainUnsealed();
+  const expiresAt = performance.now() + 30_000;
+  return { data, partitionKey: 'a', explicitHashKey: '0', size: recordSizeBytes, aggregated: true, predictedShardId: undefined, mapVersion: 0, userRecords: entries, expiresAt, bufferDeadline: expiresAt, sealed: false };
+}
 
 describe('Sender: answers to outcomes', () => {
   it('reports each entry of a mixed answer in order: success, throttled, internal failure, unknown code', async () => {
@@ -248,6 +258,25 @@ describe('Sender: answers to outcomes', () => {
     const { outcomes, calls } = await sendOnce(async (input) => ({ Records: input.Records!.map(() => ok('shardId-1', '1')) }), [stale, fresh]);
     expect(calls[0]!.Records).toHaveLength(1);
     expect(outcomes.map((o) => o.kind)).toEqual(['expired', 'succeeded']);
+  });
+
+  it('writes the MD5 trailer of every envelope not yet sealed before the call, over several steps, and of none already sealed', async () => {
+    // 3 MiB of envelopes: more than one step of sealing.
+    const unsealed = Array.from({ length: 12 }, () => unsealedEnvelope(4, 64 * 1024));
+    const alreadySealed = unsealedEnvelope(2, 100);
+    alreadySealed.data.fill(0, alreadySealed.data.length - 16);
+    alreadySealed.sealed = true;
+    const batch = [...unsealed, kinesisRecord(), alreadySealed];
+    const { outcomes, calls } = await sendOnce(async (input) => ({ Records: input.Records!.map(() => ok('shardId-1', '1')) }), batch);
+    const sent = calls[0]!.Records!;
+    for (let i = 0; i < unsealed.length; i++) {
+      const decoded = decodeRecord(sent[i]!.Data!, 'a', '0');
+      expect(decoded.aggregated && decoded.records.map((r) => r.data[0])).toEqual([0, 1, 2, 3]);
+    }
+    expect(decodeRecord(sent[12]!.Data!, batch[12]!.partitionKey, undefined).aggregated).toBe(false);
+    expect([...sent[13]!.Data!.subarray(-16)]).toEqual(new Array(16).fill(0));
+    expect(batch.every((r) => r.sealed)).toBe(true);
+    expect(outcomes.map((o) => o.kind)).toEqual(new Array(14).fill('succeeded'));
   });
 
   it('keeps at most maxConnections calls in flight', async () => {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ShardBuffer, type ShardBufferOptions } from '../../src/batching/index.js';
-import { decodeRecord } from '../../src/aggregation/index.js';
+import { decodeRecord, sealEnvelope } from '../../src/aggregation/index.js';
 import { IN_ENVELOPE, type KinesisRecord } from '../../src/records.js';
 import { kinesisRecord, pendingRecord } from '../support/records.js';
 
@@ -41,8 +41,19 @@ describe('ShardBuffer', () => {
     const { record, deadline } = collected[0]!;
     expect(record).toMatchObject({ aggregated: true, predictedShardId: 'shardId-7', mapVersion: 3, partitionKey: 'a', userRecords: users, bufferDeadline: 90 });
     expect(deadline).toBe(90);
-    const decoded = decodeRecord(record.data, record.partitionKey, record.explicitHashKey);
+    // Its MD5 trailer is the sender's to write: until then a reader takes it for a plain record.
+    expect(record.sealed).toBe(false);
+    expect(decodeRecord(record.data, record.partitionKey, record.explicitHashKey).aggregated).toBe(false);
+    const decoded = decodeRecord(sealEnvelope(record.data), record.partitionKey, record.explicitHashKey);
     expect(decoded.aggregated && decoded.records.map((r) => r.partitionKey)).toEqual(users.map((u) => u.partitionKey));
+  });
+
+  it('lets a lone record out raw, with nothing to seal', () => {
+    const { shard, collected } = buffer();
+    const user = pendingRecord({ data: Buffer.from('lone') });
+    shard.aggregate(user, 50, 0);
+    shard.due(50);
+    expect(collected.map((c) => c.record)).toEqual([expect.objectContaining({ aggregated: false, sealed: true, data: Buffer.from('lone') })]);
   });
 
   it('lets an envelope out at once when it reaches aggregationMaxCount, and a lone record out raw', () => {
