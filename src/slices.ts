@@ -1,6 +1,7 @@
 /**
  * Long jobs run a slice at a time, so that no single step of the producer holds the event loop for
- * long: writing a large request body (and its SHA-256), settling a large answer. Every job of every
+ * long: sealing a request's envelopes (their MD5), writing its body (and its SHA-256), settling a
+ * large answer. Every job of every
  * producer in the process shares one budget per turn of the event loop; what is left waits for the
  * next turn, after timers and I/O have run.
  */
