@@ -95,7 +95,7 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
       // Until the stream's first answers (bounded by requestTimeout, as every call is), a record
       // waits for them, so that it is aggregated and held to its shard's rate rather than sent raw.
       view.hold(record, t + this.#config.requestTimeout);
-      this.#wakeAt(view.heldUntil);
+      this.#wakeAt(Math.min(view.heldUntil, view.heldExpiry));
       return;
     }
     const deadline = this.#flushing() ? t : t + this.#config.recordMaxBufferedTime;
@@ -130,9 +130,14 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
    */
   due(t: number, until = Infinity): number {
     let next = Infinity;
-    const heldUntil = this.view.heldUntil;
-    if (heldUntil <= t) this.#releaseHeldAfterIo();
-    else next = heldUntil;
+    const view = this.view;
+    if (view.heldUntil <= t) {
+      this.#releaseHeldAfterIo();
+    } else {
+      // A record's TTL may run out before the wait for the stream does (recordTtl below requestTimeout).
+      if (view.heldExpiry <= t) this.#expireHeld(t);
+      next = Math.min(view.heldUntil, view.heldExpiry);
+    }
     for (const buffer of this.#shards.values()) {
       if (now() >= until) {
         next = t;
@@ -389,8 +394,15 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
       this.#releaseScheduled = false;
       const t = now();
       if (this.view.heldUntil <= t) this.#releaseHeld(t);
-      else this.#wakeAt(this.view.heldUntil);
+      else this.#wakeAt(Math.min(this.view.heldUntil, this.view.heldExpiry));
     });
+  }
+
+  /** Fails the records held for the stream whose recordTtl ran out while it was being learned. */
+  #expireHeld(t: number): void {
+    for (const record of this.view.takeExpiredHeld(t)) {
+      this.#settlement.fail(record, 'Expired', 'recordTtl ran out while the stream was being described and listed');
+    }
   }
 
   /** Sends raw the records held for the stream (it could not be learned in time). */

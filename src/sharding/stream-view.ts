@@ -64,6 +64,8 @@ export class StreamView {
   #closed = false;
   #held: PendingRecord[] = [];
   #heldUntil = Infinity;
+  /** The earliest `expiresAt` of the records held. */
+  #heldExpiry = Infinity;
 
   /** Starts reading the stream's capabilities and shard map. */
   constructor(options: StreamViewOptions) {
@@ -139,6 +141,7 @@ export class StreamView {
   hold(record: PendingRecord, until: number): void {
     this.#held.push(record);
     if (until < this.#heldUntil) this.#heldUntil = until;
+    if (record.expiresAt < this.#heldExpiry) this.#heldExpiry = record.expiresAt;
   }
 
   /** When the records held must go on, learned or not (Infinity when none is held). */
@@ -146,12 +149,37 @@ export class StreamView {
     return this.#heldUntil;
   }
 
+  /** When the first held record's recordTtl runs out (Infinity when none is held). */
+  get heldExpiry(): number {
+    return this.#heldExpiry;
+  }
+
   /** Takes back every held record. */
   takeHeld(): PendingRecord[] {
     const held = this.#held;
     this.#held = [];
     this.#heldUntil = Infinity;
+    this.#heldExpiry = Infinity;
     return held;
+  }
+
+  /** Takes back the held records whose recordTtl has run out by `t`; the others stay held. */
+  takeExpiredHeld(t: number): PendingRecord[] {
+    const expired: PendingRecord[] = [];
+    const kept: PendingRecord[] = [];
+    let earliest = Infinity;
+    for (const record of this.#held) {
+      if (record.expiresAt <= t) {
+        expired.push(record);
+      } else {
+        kept.push(record);
+        if (record.expiresAt < earliest) earliest = record.expiresAt;
+      }
+    }
+    this.#held = kept;
+    this.#heldExpiry = earliest;
+    if (kept.length === 0) this.#heldUntil = Infinity;
+    return expired;
   }
 
   /**

@@ -77,6 +77,23 @@ describe('start-up: records put before the stream is known', () => {
     expect(elapsed).toBeLessThan(2000);
   });
 
+  it('fails records held for a stream that cannot be learned when their recordTtl runs out, not at requestTimeout', async () => {
+    const streamName = await kinesis.newStream(1);
+    kinesis.proxy.setFaults({ stall: { rate: 1, operations: ['DescribeStreamSummary', 'ListShards'] } });
+    const producer = producerFor(streamName, { recordTtl: 300, requestTimeout: 4000 });
+    const started = performance.now();
+    const settled = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => producer.put({ partitionKey: `k${i}`, data: 'x' })));
+    const elapsed = performance.now() - started;
+    for (const outcome of settled) {
+      expect(outcome.status).toBe('rejected');
+      expect((outcome as PromiseRejectedResult).reason).toMatchObject({ errorCode: 'Expired', attemptCount: 0 });
+    }
+    // Before the fix: when the wait for the stream ended, at requestTimeout (4 s).
+    expect(elapsed).toBeLessThan(2500);
+    kinesis.proxy.clearFaults();
+    await producer.close();
+  });
+
   it('holds records sent without a shard map to the stream\'s budget (its shards\' limits together)', async () => {
     const streamName = await kinesis.newStream(1);
     // ListShards refused: no prediction, but DescribeStreamSummary says one open shard.
