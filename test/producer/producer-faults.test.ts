@@ -4,7 +4,7 @@
  * expiry and a missing stream. For each: records sent, read back, duplicates, failures by code.
  */
 import { describe, expect, it } from 'vitest';
-import { KinesisProducer, UserRecordFailedError, type PutResult, type ProducerOptions } from '../../src/index.js';
+import { KinesisProducer, UserRecordFailedError, type Attempt, type PutResult, type ProducerOptions } from '../../src/index.js';
 import type { Faults } from '../support/fault-proxy.js';
 import { countIds, readStream, tallyIds } from '../support/read-stream.js';
 import { useKinesis } from '../support/harness.js';
@@ -128,7 +128,10 @@ describe('KinesisProducer under faults', () => {
       expect(failure.errorCode).toBe('Expired');
       expect(failure.attempts.length).toBeGreaterThanOrEqual(1);
       expect(Object.isFrozen(failure.attempts)).toBe(true);
-      expect(failure.attempts.every((a) => !a.success && a.errorCode === 'ProvisionedThroughputExceededException')).toBe(true);
+      // Each attempt was refused as throttled, or was cut because the TTL of a record in its request
+      // (this one's or another's) ran out before the answer came, as on a loaded machine.
+      const cutByTtl = (a: Attempt) => a.errorCode === 'RequestTimeout' && a.errorMessage?.includes('recordTtl') === true;
+      expect(failure.attempts.filter((a) => a.success || (a.errorCode !== 'ProvisionedThroughputExceededException' && !cutByTtl(a)))).toEqual([]);
       expect(failure.message).toContain(failure.partitionKey);
       expect(failure.message).not.toContain('payload');
     }
