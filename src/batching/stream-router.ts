@@ -8,6 +8,7 @@ import type { GaugeTotals, StreamMetrics } from '../metrics/index.js';
 import type { Failure, RetryScheduler } from '../retry/index.js';
 import type { StreamView } from '../sharding/index.js';
 import { Collector } from './collector.js';
+import { HeldRecords } from './held-records.js';
 import { now } from '../scheduler.js';
 import type { Sender, SendOutcomes } from './sender.js';
 import { SHARD_BYTES_PER_SECOND, SHARD_RECORDS_PER_SECOND, type RateLimiter } from './rate-limiter.js';
@@ -62,7 +63,8 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
   readonly #shards = new Map<string, ShardBuffer>();
   readonly #collector: Collector<KinesisRecord>;
   #collectorDeadline = Infinity;
-  #releaseScheduled = false;
+  /** Records put while the stream is first being learned. */
+  readonly #held: HeldRecords;
   /**
    * Failures that say the stream was missing or out of reach, and how many of them a successful
    * listing has covered: while some are not covered, envelopes written where predicted are checked
@@ -86,6 +88,14 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
     this.#wakeAt = options.wakeAt;
     this.#flushing = options.flushing;
     this.#collector = new Collector<KinesisRecord>(options.config);
+    this.#held = new HeldRecords({
+      // Not learned in time: they go raw, as the KPL sends records while it has no shard map.
+      release: (records, t) => {
+        for (const record of records) this.#collect(rawKinesisRecord(record, undefined, t), t);
+      },
+      expire: (record) => this.#settlement.fail(record, 'Expired', 'recordTtl ran out while the stream was being described and listed'),
+      wakeAt: options.wakeAt,
+    });
   }
 
   /** Sends a record on its way: held for the stream, into its shard's buffer, or raw to the collector. */
@@ -94,8 +104,7 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
     if (view.learning) {
       // Until the stream's first answers (bounded by requestTimeout, as every call is), a record
       // waits for them, so that it is aggregated and held to its shard's rate rather than sent raw.
-      view.hold(record, t + this.#config.requestTimeout);
-      this.#wakeAt(Math.min(view.heldUntil, view.heldExpiry));
+      this.#held.hold(record, t + this.#config.requestTimeout);
       return;
     }
     const deadline = this.#flushing() ? t : t + this.#config.recordMaxBufferedTime;
@@ -129,15 +138,7 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
    * never). Past `until` ({@link now}'s clock) the shards left wait for the next visit, at once.
    */
   due(t: number, until = Infinity): number {
-    let next = Infinity;
-    const view = this.view;
-    if (view.heldUntil <= t) {
-      this.#releaseHeldAfterIo();
-    } else {
-      // A record's TTL may run out before the wait for the stream does (recordTtl below requestTimeout).
-      if (view.heldExpiry <= t) this.#expireHeld(t);
-      next = Math.min(view.heldUntil, view.heldExpiry);
-    }
+    let next = this.#held.due(t);
     for (const buffer of this.#shards.values()) {
       if (now() >= until) {
         next = t;
@@ -155,7 +156,7 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
   sendAll(t: number): void {
     // Held records go out at once when the stream is learned (a matter of milliseconds), flushing
     // as they are; their deadline still bounds the wait.
-    if (!this.view.learning) this.#releaseHeld(t);
+    if (!this.view.learning) this.#held.release(t);
     for (const buffer of this.#shards.values()) buffer.flush(t);
     this.#unpredicted?.flush(t);
     this.#sendCollected();
@@ -172,7 +173,7 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
     if (capabilities !== undefined && this.#config.collectionMaxSizeDefaulted) {
       this.#collector.maxSize = capabilities.maxRecordSize > MiB ? MAX_REQUEST_SIZE : this.#config.collectionMaxSize;
     }
-    if (!view.learning) for (const record of view.takeHeld()) this.route(record, t);
+    if (!view.learning) for (const record of this.#held.takeAll()) this.route(record, t);
     const map = view.shardMap;
     for (const buffer of this.#shards.values()) {
       // A shard that closed, or whose ID now names another range (the stream was created again):
@@ -380,33 +381,5 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
   #sendCollected(): void {
     this.#collectorDeadline = Infinity;
     this.#sender.send(this.view, this.#collector.drain(), this);
-  }
-
-  /**
-   * Releases the held records after the event loop has read what I/O has arrived: timers run
-   * before I/O callbacks, and an answer already received must not be overtaken by its deadline
-   * (after a long synchronous burst of puts, both are due at once).
-   */
-  #releaseHeldAfterIo(): void {
-    if (this.#releaseScheduled) return;
-    this.#releaseScheduled = true;
-    setImmediate(() => {
-      this.#releaseScheduled = false;
-      const t = now();
-      if (this.view.heldUntil <= t) this.#releaseHeld(t);
-      else this.#wakeAt(Math.min(this.view.heldUntil, this.view.heldExpiry));
-    });
-  }
-
-  /** Fails the records held for the stream whose recordTtl ran out while it was being learned. */
-  #expireHeld(t: number): void {
-    for (const record of this.view.takeExpiredHeld(t)) {
-      this.#settlement.fail(record, 'Expired', 'recordTtl ran out while the stream was being described and listed');
-    }
-  }
-
-  /** Sends raw the records held for the stream (it could not be learned in time). */
-  #releaseHeld(t: number): void {
-    for (const record of this.view.takeHeld()) this.#collect(rawKinesisRecord(record, undefined, t), t);
   }
 }

@@ -3,7 +3,6 @@
  * (ListShards), and the records that wait while it is being learned.
  */
 import type { KinesisClientLike } from '../client.js';
-import type { PendingRecord } from '../records.js';
 import { boundedBackoff, classifyRequestError, isRetriable, type Failure } from '../retry/index.js';
 import { describeStreamCapabilities, type StreamCapabilities } from './capabilities.js';
 import type { HashKey } from './hash-key.js';
@@ -43,8 +42,7 @@ export interface StreamViewOptions {
 /**
  * One stream as the producer sees it. Until its capabilities are known the producer does not
  * aggregate for it: aggregating on a stream that distributes records itself would have the KCL
- * drop the envelopes, so not knowing means not aggregating. Records put while the stream is first
- * being learned are held here ({@link hold}) and taken back ({@link takeHeld}) when it is known.
+ * drop the envelopes, so not knowing means not aggregating.
  */
 export class StreamView {
   readonly streamName: string | undefined;
@@ -62,10 +60,6 @@ export class StreamView {
   /** Whether the warning that the stream goes unaggregated was given. */
   #warned = false;
   #closed = false;
-  #held: PendingRecord[] = [];
-  #heldUntil = Infinity;
-  /** The earliest `expiresAt` of the records held. */
-  #heldExpiry = Infinity;
 
   /** Starts reading the stream's capabilities and shard map. */
   constructor(options: StreamViewOptions) {
@@ -135,51 +129,6 @@ export class StreamView {
    */
   lookup(hashKey: HashKey): ShardInfo | undefined {
     return this.#capabilities?.serviceManagedDistribution === true ? undefined : this.shardMap.lookup(hashKey);
-  }
-
-  /** Holds a record while the stream is being learned, until `until` at the latest. */
-  hold(record: PendingRecord, until: number): void {
-    this.#held.push(record);
-    if (until < this.#heldUntil) this.#heldUntil = until;
-    if (record.expiresAt < this.#heldExpiry) this.#heldExpiry = record.expiresAt;
-  }
-
-  /** When the records held must go on, learned or not (Infinity when none is held). */
-  get heldUntil(): number {
-    return this.#heldUntil;
-  }
-
-  /** When the first held record's recordTtl runs out (Infinity when none is held). */
-  get heldExpiry(): number {
-    return this.#heldExpiry;
-  }
-
-  /** Takes back every held record. */
-  takeHeld(): PendingRecord[] {
-    const held = this.#held;
-    this.#held = [];
-    this.#heldUntil = Infinity;
-    this.#heldExpiry = Infinity;
-    return held;
-  }
-
-  /** Takes back the held records whose recordTtl has run out by `t`; the others stay held. */
-  takeExpiredHeld(t: number): PendingRecord[] {
-    const expired: PendingRecord[] = [];
-    const kept: PendingRecord[] = [];
-    let earliest = Infinity;
-    for (const record of this.#held) {
-      if (record.expiresAt <= t) {
-        expired.push(record);
-      } else {
-        kept.push(record);
-        if (record.expiresAt < earliest) earliest = record.expiresAt;
-      }
-    }
-    this.#held = kept;
-    this.#heldExpiry = earliest;
-    if (kept.length === 0) this.#heldUntil = Infinity;
-    return expired;
   }
 
   /**
