@@ -13,7 +13,8 @@
  * - `cpu`: `put()` with a promise each, 1,000 keys, a window of 50,000 unsettled records, yielding
  *   every 1,000 puts (as benchmarks/workload.ts drives it), against benchmarks/instant-kinesis.ts in
  *   a process of its own, over HTTP with shardline's own client. After a warm-up of a fifth of the
- *   count: `process.cpuUsage()` (user + system) per record, and the event-loop delay p99/max.
+ *   count: `process.cpuUsage()` (user + system) per record, and how late the event loop ran a
+ *   timer, p99/max (`watchLoop` in workload.ts).
  * - `heap`: an in-process endpoint that describes and lists the stream but never answers
  *   PutRecords: `count` records are put and every one stays buffered or in flight. Live heap
  *   (`heapUsed` after a full GC, so not the data's bytes, which live outside the heap) before and
@@ -26,11 +27,11 @@
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { resolve } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { KinesisProducer as Producer, ProducerOptions } from '../src/index.js';
 import { equalShards } from './instant-kinesis.js';
 import { startServer } from './processes.js';
+import { watchLoop } from './workload.js';
 
 interface Options {
   size: number;
@@ -88,20 +89,19 @@ async function cpuChild(tree: string, endpoint: string, o: Options): Promise<obj
   const KinesisProducer = await loadProducer(tree);
   const producer = new KinesisProducer({ streamName: 'bench', endpoint, region: 'us-east-1', credentials, rateLimit: 10_000 });
   await drive(producer, Math.round(o.count / 5), o.size, false);
-  const loop = monitorEventLoopDelay({ resolution: 10 });
   const cpu = process.cpuUsage();
   const started = performance.now();
-  loop.enable();
+  const loop = watchLoop();
   await drive(producer, o.count, o.size, false);
-  loop.disable();
+  const lateness = loop.stop();
   const used = process.cpuUsage(cpu);
   const seconds = (performance.now() - started) / 1000;
   await producer.close();
   return {
     cpuUsPerRecord: (used.user + used.system) / o.count,
     recordsPerSecond: o.count / seconds,
-    lagP99Ms: loop.percentile(99) / 1e6,
-    lagMaxMs: loop.max / 1e6,
+    lagP99Ms: lateness.p99Ms,
+    lagMaxMs: lateness.maxMs,
   };
 }
 

@@ -5,7 +5,6 @@
 import { Agent } from 'node:http';
 import { createRequire } from 'node:module';
 import { resourceUsage } from 'node:process';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { PutRecordsCommand, type KinesisClient, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import { NodeHttp2Handler, NodeHttpHandler } from '@smithy/node-http-handler';
 import { Aggregator, KinesisProducer, hashKeyToDecimal, HashKeyCache, ShardMap } from '../src/index.js';
@@ -13,7 +12,7 @@ import { startFaultProxy } from '../test/support/fault-proxy.js';
 import { localClient } from '../test/support/servers.js';
 import { equalShards } from './instant-kinesis.js';
 import { report } from './processes.js';
-import { drivePutAll, driveProducer, figures, recordMaker, round, yieldToLoop, type BenchRecord, type RunFigures } from './workload.js';
+import { drivePutAll, driveProducer, figures, recordMaker, round, watchLoop, yieldToLoop, type BenchRecord, type RunFigures } from './workload.js';
 
 /** Records of one size, written with 1,000 (or `keys`) partition keys. */
 interface Workload {
@@ -88,7 +87,7 @@ interface ProcessFigures {
   readonly baselineRssMB: number;
   /** Peak RSS of the process (getrusage maxrss). */
   readonly peakRssMB: number;
-  /** Event-loop delay while measuring: how long timers and I/O callbacks waited. */
+  /** Event-loop delay while measuring (see `watchLoop`): how long timers and I/O callbacks waited. */
   readonly loopDelayP99Ms: number;
   readonly loopDelayMaxMs: number;
 }
@@ -145,16 +144,15 @@ const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local-secret' 
 
 /** Runs the measured part of a job, watching the event loop; adds the process's figures. */
 async function measured<T>(baselineRssMB: number, run: () => Promise<T>): Promise<T & ProcessFigures> {
-  const loop = monitorEventLoopDelay({ resolution: 10 });
-  loop.enable();
+  const loop = watchLoop();
   const result = await run();
-  loop.disable();
+  const lateness = loop.stop();
   return {
     ...result,
     baselineRssMB: round(baselineRssMB, 1),
     peakRssMB: round((resourceUsage().maxRSS * 1024) / MB, 1),
-    loopDelayP99Ms: round(loop.percentile(99) / 1e6, 1),
-    loopDelayMaxMs: round(loop.max / 1e6, 1),
+    loopDelayP99Ms: round(lateness.p99Ms, 1),
+    loopDelayMaxMs: round(lateness.maxMs, 1),
   };
 }
 

@@ -2,6 +2,7 @@
  * The records every benchmark writes, how they are fed to a producer, and the figures drawn from a run.
  */
 import { randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { KinesisProducer } from '../src/index.js';
 
 /** A user record as the benchmarks make it; also what shardline's and aws-kinesis-agg's aggregators take. */
@@ -55,6 +56,33 @@ export function figures(latencies: Float64Array, size: number, seconds: number, 
 export function round(value: number, digits: number): number {
   const scale = 10 ** digits;
   return Math.round(value * scale) / scale;
+}
+
+/** How often the loop probe's timer is due, in ms. */
+const PROBE_INTERVAL_MS = 10;
+
+/** Event-loop lateness over a run: p99 and max, in ms. */
+export interface LoopLateness {
+  readonly p99Ms: number;
+  readonly maxMs: number;
+}
+
+/**
+ * Starts watching the event loop; `stop()` returns how late its timer ran. Node's histogram records
+ * the whole time between two ticks of a timer due every 10 ms, so an idle loop reads 10 ms; the
+ * interval is taken off, leaving the time the loop held the timer back (0 when on time), which is
+ * what a callback of the application waits.
+ */
+export function watchLoop(): { stop(): LoopLateness } {
+  const histogram = monitorEventLoopDelay({ resolution: PROBE_INTERVAL_MS });
+  histogram.enable();
+  const late = (ns: number): number => Math.max(0, ns / 1e6 - PROBE_INTERVAL_MS);
+  return {
+    stop() {
+      histogram.disable();
+      return { p99Ms: late(histogram.percentile(99)), maxMs: late(histogram.max) };
+    },
+  };
 }
 
 /** Lets timers and I/O run: what a feeding loop awaits every 1,000 records. */
