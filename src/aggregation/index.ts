@@ -23,4 +23,5 @@ export {
 export { envelopeOfOne } from './lookalike.js';
 export { recordData } from './record-data.js';
 export { encodeAggregatedRecord, sealEnvelope, type EncodableRecord } from './encode.js';
+export { sealEnvelopes } from './md5-lanes.js';
 export { decodeRecord, type DecodedRecord, type DeaggregatedRecord, type RecordTag } from './decode.js';
