@@ -7,13 +7,17 @@
  * side by side run the same steps on four lanes for little more than the cost of one: ~1.4 GB/s
  * for the four on this project's benchmark machine, the copy into the module's memory included.
  *
- * The module is a few KB, emitted below (no build step, no binary in the repository) and compiled
- * on first use. Without WebAssembly SIMD (a runtime that lacks it, `--jitless`) every envelope is
- * sealed by `node:crypto`, as a lone envelope always is.
+ * The module is a few KB, emitted below (no build step, no binary in the repository; emitting it
+ * takes ~4 ms) and compiled off the event loop once the process has hashed
+ * {@link COMPILE_AFTER_BYTES}: a producer that sends little (a Lambda function's few records)
+ * never pays for it. Until it is ready, and for good without WebAssembly SIMD (a runtime that
+ * lacks it, `--jitless`), envelopes are sealed by `node:crypto`, as a lone envelope always is.
  */
 import { sealEnvelope } from './encode.js';
 import { MAGIC_LENGTH, MD5_LENGTH } from './format.js';
 
+/** Bytes of envelopes hashed by `node:crypto` before the module is emitted and compiled. */
+const COMPILE_AFTER_BYTES = 4 * 1024 * 1024;
 /** Messages hashed side by side in one pass. */
 const LANES = 4;
 /** The module's memory: the four lanes' state (words a, b, c, d, each a vector of 4 lanes), then each lane's message. */
@@ -47,9 +51,12 @@ const ROTATIONS = [
  * @internal
  */
 export function sealEnvelopes(envelopes: readonly Uint8Array[]): void {
-  const lanes = envelopes.length > 1 ? md5Lanes() : undefined;
-  if (lanes === undefined) {
-    for (const envelope of envelopes) sealEnvelope(envelope);
+  if (envelopes.length === 1 || lanes === undefined) {
+    for (const envelope of envelopes) {
+      sealEnvelope(envelope);
+      hashedWithoutLanes += envelope.length;
+    }
+    if (hashedWithoutLanes >= COMPILE_AFTER_BYTES) void compileMd5Lanes();
     return;
   }
   // Lanes run until the longest message of the pass is done: messages of like length go together.
@@ -63,9 +70,7 @@ export function sealEnvelopes(envelopes: readonly Uint8Array[]): void {
 
 /** What is used here of the WebAssembly API (TypeScript declares it with the DOM's types, which this project leaves out). */
 interface WebAssemblyApi {
-  validate(bytes: Uint8Array): boolean;
-  readonly Module: new (bytes: Uint8Array) => object;
-  readonly Instance: new (module: object) => { readonly exports: object };
+  instantiate(bytes: Uint8Array): Promise<{ readonly instance: { readonly exports: object } }>;
 }
 
 interface WebAssemblyMemory {
@@ -76,21 +81,43 @@ interface WebAssemblyMemory {
 /** The module's `md5x4(state, p0, p1, p2, p3, blocks)`: runs `blocks` blocks of each lane's message from its pointer. */
 type Md5x4 = (state: number, p0: number, p1: number, p2: number, p3: number, blocks: number) => void;
 
-/** The compiled module, undefined where WebAssembly SIMD is missing; null before the first use. */
-let compiled: Md5Lanes | undefined | null = null;
+/** The compiled module, once ready. */
+let lanes: Md5Lanes | undefined;
+/** Bytes `node:crypto` has hashed: past {@link COMPILE_AFTER_BYTES}, the module is worth compiling. */
+let hashedWithoutLanes = 0;
+let compiling: Promise<boolean> | undefined;
 
-function md5Lanes(): Md5Lanes | undefined {
-  if (compiled === null) {
-    const wasm = (globalThis as { WebAssembly?: WebAssemblyApi }).WebAssembly;
-    const bytes = md5x4Module();
-    if (wasm === undefined || !wasm.validate(bytes)) {
-      compiled = undefined;
-    } else {
-      const { memory, md5x4 } = new wasm.Instance(new wasm.Module(bytes)).exports as { memory: WebAssemblyMemory; md5x4: Md5x4 };
-      compiled = new Md5Lanes(memory, md5x4);
-    }
+/**
+ * Emits and compiles the module, once, the compiling off the event loop (done synchronously it
+ * held the loop for 5–15 ms).
+ * Resolves with whether it is in use: false where WebAssembly SIMD is missing or the module is
+ * refused, and `node:crypto` seals every envelope.
+ * @internal
+ */
+export function compileMd5Lanes(): Promise<boolean> {
+  compiling ??= instantiate().then((instance) => {
+    lanes = instance;
+    return instance !== undefined;
+  });
+  return compiling;
+}
+
+/** Whether envelopes now go through the lanes. @internal */
+export function md5LanesInUse(): boolean {
+  return lanes !== undefined;
+}
+
+async function instantiate(): Promise<Md5Lanes | undefined> {
+  const wasm = (globalThis as { WebAssembly?: WebAssemblyApi }).WebAssembly;
+  if (wasm === undefined) return undefined;
+  try {
+    const { instance } = await wasm.instantiate(md5x4Module());
+    const { memory, md5x4 } = instance.exports as { memory: WebAssemblyMemory; md5x4: Md5x4 };
+    return new Md5Lanes(memory, md5x4);
+  } catch {
+    // No SIMD in this runtime (the module does not validate): node:crypto does the work.
+    return undefined;
   }
-  return compiled;
 }
 
 class Md5Lanes {

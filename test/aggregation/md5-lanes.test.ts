@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { encodeAggregatedRecord, decodeRecord } from '../../src/aggregation/index.js';
-import { sealEnvelopes } from '../../src/aggregation/md5-lanes.js';
+import { compileMd5Lanes, sealEnvelopes } from '../../src/aggregation/md5-lanes.js';
 import { md5 } from './support.js';
 
 /** Magic, `protobufLength` random bytes, and a trailer of zeros: an envelope waiting for its MD5. */
@@ -21,6 +21,11 @@ function expectSealed(envelopes: readonly Buffer[]): void {
 }
 
 describe('sealEnvelopes', () => {
+  beforeAll(async () => {
+    // Node has WebAssembly SIMD: the tests below go through the lanes, not node:crypto.
+    expect(await compileMd5Lanes()).toBe(true);
+  });
+
   afterEach(() => {
     vi.unstubAllGlobals();
     vi.resetModules();
@@ -65,12 +70,36 @@ describe('sealEnvelopes', () => {
     }
   });
 
-  it('seals with node:crypto where WebAssembly is missing', async () => {
+  it('compiles the module only once 4 MiB have been hashed without it', async () => {
+    vi.resetModules();
+    const fresh = await import('../../src/aggregation/md5-lanes.js');
+    const ticks = async (n: number): Promise<void> => {
+      for (let i = 0; i < n && !fresh.md5LanesInUse(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    };
+    for (let i = 0; i < 3; i++) fresh.sealEnvelopes([unsealed(600_000), unsealed(600_000)]);
+    await ticks(20);
+    expect(fresh.md5LanesInUse()).toBe(false);
+    const crossing = [unsealed(600_000), unsealed(600_000)];
+    fresh.sealEnvelopes(crossing);
+    expectSealed(crossing);
+    await ticks(400);
+    expect(fresh.md5LanesInUse()).toBe(true);
+  });
+
+  it('seals with node:crypto while the module compiles, and where WebAssembly is missing', async () => {
+    vi.resetModules();
+    const fresh = await import('../../src/aggregation/md5-lanes.js');
+    const first = [unsealed(10), unsealed(5000), unsealed(64), unsealed(70_000), unsealed(1)];
+    fresh.sealEnvelopes(first);
+    expectSealed(first);
+    expect(await fresh.compileMd5Lanes()).toBe(true);
+
     vi.stubGlobal('WebAssembly', undefined);
     vi.resetModules();
-    const { sealEnvelopes: withoutWasm } = await import('../../src/aggregation/md5-lanes.js');
+    const withoutWasm = await import('../../src/aggregation/md5-lanes.js');
+    expect(await withoutWasm.compileMd5Lanes()).toBe(false);
     const envelopes = [unsealed(10), unsealed(5000), unsealed(64), unsealed(70_000), unsealed(1)];
-    withoutWasm(envelopes);
+    withoutWasm.sealEnvelopes(envelopes);
     expectSealed(envelopes);
   });
 });
