@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { encodeAggregatedRecord, decodeRecord } from '../../src/aggregation/index.js';
 import { compileMd5Lanes, sealEnvelopes } from '../../src/aggregation/md5-lanes.js';
-import { md5 } from './support.js';
+import { deaggregateWithLibrary, hex, md5 } from './support.js';
 
 /** Magic, `protobufLength` random bytes, and a trailer of zeros: an envelope waiting for its MD5. */
 function unsealed(protobufLength: number): Buffer {
@@ -54,11 +54,12 @@ describe('sealEnvelopes', () => {
     expectSealed(envelopes);
   });
 
-  it('completes envelopes a KCL reader accepts: the same bytes as encodeAggregatedRecord', () => {
-    const complete = Array.from({ length: 6 }, (_, i) =>
+  it('completes envelopes the readers accept: the same bytes as encodeAggregatedRecord, checksums verified by aws-kinesis-agg', () => {
+    const data = Array.from({ length: 6 }, (_, i) => [randomBytes(100 * (i + 1)), randomBytes(7)] as const);
+    const complete = data.map(([first, second]) =>
       encodeAggregatedRecord(['key-a', 'key-b'], [], [
-        { partitionKeyIndex: 0, data: randomBytes(100 * (i + 1)) },
-        { partitionKeyIndex: 1, data: randomBytes(7) },
+        { partitionKeyIndex: 0, data: first },
+        { partitionKeyIndex: 1, data: second },
       ]),
     );
     const envelopes = complete.map((envelope) => Buffer.from(envelope).fill(0, envelope.length - 16));
@@ -67,6 +68,7 @@ describe('sealEnvelopes', () => {
       expect(envelopes[i]!.equals(complete[i]!)).toBe(true);
       const decoded = decodeRecord(envelopes[i]!, 'k', undefined);
       expect(decoded.aggregated && decoded.records).toHaveLength(2);
+      expect(deaggregateWithLibrary(envelopes[i]!, 'k').map((r) => r.data)).toEqual(data[i]!.map(hex));
     }
   });
 
