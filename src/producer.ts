@@ -243,6 +243,7 @@ export class KinesisProducer {
     this.#closed = true;
     await this.flush();
     await this.#sender.onIdle();
+    this.#sender.close();
     this.#scheduler.stop();
     this.#streams.close();
     await this.#recorder.close();

@@ -14,7 +14,8 @@
  * goes, and the hash handed to the signer in the `x-amz-content-sha256` header, where the signer
  * takes it from rather than hashing the body again (the SDK's own requests carry that header too).
  * Everything after the serializer (content length, signing, retries, abort, the handler, the
- * deserializer) sees an ordinary request.
+ * deserializer) sees an ordinary request. The sender's bodies are written into memory it keeps
+ * from one call to the next (src/batching/body-pool.ts).
  */
 import { createHash } from 'node:crypto';
 import {
@@ -25,11 +26,11 @@ import {
 } from '@aws-sdk/client-kinesis';
 import type {
   HandlerExecutionContext,
-  Pluggable,
   RelativeMiddlewareOptions,
   SerializeMiddleware,
 } from '@smithy/types';
 import { runInSlices } from '../slices.js';
+import type { BodyPool } from './body-pool.js';
 
 /** The middleware, in the SDK's protocols, that turns the input into the HTTP request. */
 const SDK_SERIALIZER = 'serializerMiddleware';
@@ -51,39 +52,45 @@ const CONTENT_SHA256 = 'x-amz-content-sha256';
 /**
  * Puts the records into the body the serializer wrote, in slices over turns of the event loop
  * (src/slices.ts), with its SHA-256 in the header the signer takes it from; and the full input
- * back into the arguments.
+ * back into the arguments. The body's memory comes from `bodies` when given, and goes back there
+ * once the call is answered.
  */
-const recordsIntoBody: SerializeMiddleware<PutRecordsCommandInput, PutRecordsCommandOutput> = (next, context) => async (args) => {
-  const input = inputs.get(context);
-  if (input === undefined) return next(args);
-  inputs.delete(context);
-  const request = args.request;
-  if (!isHttpRequest(request)) throw new Error('PutRecords: the SDK serializer produced no HTTP request');
-  const writer = new RecordsBodyWriter(input.Records!, bodyBytes(request.body));
-  await runInSlices(() => writer.writeSome());
-  request.body = writer.body;
-  request.headers[CONTENT_SHA256] = writer.sha256Hex();
-  return next({ ...args, input });
-};
+function recordsIntoBody(bodies: BodyPool | undefined): SerializeMiddleware<PutRecordsCommandInput, PutRecordsCommandOutput> {
+  return (next, context) => async (args) => {
+    const input = inputs.get(context);
+    if (input === undefined) return next(args);
+    inputs.delete(context);
+    const request = args.request;
+    if (!isHttpRequest(request)) throw new Error('PutRecords: the SDK serializer produced no HTTP request');
+    const writer = new RecordsBodyWriter(input.Records!, bodyBytes(request.body), bodies);
+    await runInSlices(() => writer.writeSome());
+    request.body = writer.body;
+    request.headers[CONTENT_SHA256] = writer.sha256Hex();
+    const result = await next({ ...args, input });
+    // Answered, so the body was sent whole: its memory may serve the next call. A call that failed
+    // keeps its body to the collector, since a socket cut mid-write may still hold part of it.
+    bodies?.give(writer.body);
+    return result;
+  };
+}
 
 const BEFORE: RelativeMiddlewareOptions = { name: 'shardlinePutRecordsWithoutRecords', relation: 'before', toMiddleware: SDK_SERIALIZER };
 const AFTER: RelativeMiddlewareOptions = { name: 'shardlinePutRecordsBody', relation: 'after', toMiddleware: SDK_SERIALIZER };
-
-const nativeRecordsBody: Pluggable<PutRecordsCommandInput, PutRecordsCommandOutput> = {
-  applyToStack: (stack) => {
-    stack.addRelativeTo(withoutRecords, BEFORE);
-    stack.addRelativeTo(recordsIntoBody, AFTER);
-  },
-};
 
 /**
  * A `PutRecordsCommand` for `input` whose records are serialized with Node's native base64 rather
  * than the SDK's JavaScript loop; send it with any Kinesis client. The request is the one the SDK
  * would build, byte for byte. Only this command's middleware stack changes, never the client's.
+ * With `bodies`, the body is written into memory from that pool and given back once answered.
  */
-export function createPutRecordsCommand(input: PutRecordsCommandInput): PutRecordsCommand {
+export function createPutRecordsCommand(input: PutRecordsCommandInput, bodies?: BodyPool): PutRecordsCommand {
   const command = new PutRecordsCommand(input);
-  command.middlewareStack.use(nativeRecordsBody);
+  command.middlewareStack.use({
+    applyToStack: (stack) => {
+      stack.addRelativeTo(withoutRecords, BEFORE);
+      stack.addRelativeTo(recordsIntoBody(bodies), AFTER);
+    },
+  });
   return command;
 }
 
@@ -128,11 +135,12 @@ class RecordsBodyWriter {
   /** Each entry's text after its base64 data (undefined for a null entry). */
   readonly #tails: (string | undefined)[];
   readonly #sha256 = createHash('sha256');
+  readonly #bodies: BodyPool | undefined;
   /** The next entry to write, and where its bytes go (everything before is written and hashed). */
   #next = 0;
   #at = 0;
 
-  constructor(records: readonly (PutRecordsRequestEntry | null | undefined)[], rest: Uint8Array) {
+  constructor(records: readonly (PutRecordsRequestEntry | null | undefined)[], rest: Uint8Array, bodies: BodyPool | undefined) {
     if (rest.length < 2 || rest[0] !== OPEN_BRACE || rest[rest.length - 1] !== CLOSE_BRACE) {
       throw new Error('PutRecords: the SDK serializer did not write a JSON object');
     }
@@ -153,6 +161,7 @@ class RecordsBodyWriter {
     this.#records = records;
     this.#rest = rest;
     this.#tails = tails;
+    this.#bodies = bodies;
   }
 
   /** The body's SHA-256 in hex; call once, when the body is complete. */
@@ -164,7 +173,7 @@ class RecordsBodyWriter {
   writeSome(): boolean {
     const from = this.#at;
     if (this.body === EMPTY) {
-      this.body = Buffer.allocUnsafe(this.#length);
+      this.body = this.#bodies?.take(this.#length) ?? Buffer.allocUnsafe(this.#length);
       this.#at = this.body.write(RECORDS_OPEN, 0, 'latin1');
     }
     const body = this.body;

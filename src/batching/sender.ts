@@ -12,6 +12,7 @@ import { classifyEntryError, classifyRequestError, type Failure } from '../retry
 import { withDeadline } from '../deadline.js';
 import { now } from '../scheduler.js';
 import { runInSlices } from '../slices.js';
+import { BodyPool } from './body-pool.js';
 import { createPutRecordsCommand } from './put-records-request.js';
 
 /** User records settled in one step of an answer (src/slices.ts): a ms or two. */
@@ -71,6 +72,7 @@ export class Sender {
   readonly #queue: PQueue;
   readonly #requestTimeout: number;
   readonly #counters: Counters;
+  readonly #bodies = new BodyPool();
 
   constructor(options: SenderOptions) {
     this.#client = options.client;
@@ -87,6 +89,11 @@ export class Sender {
   /** Resolves when no call is queued or in flight. */
   onIdle(): Promise<void> {
     return this.#queue.onIdle();
+  }
+
+  /** Releases the memory kept for request bodies (the producer is closing). */
+  close(): void {
+    this.#bodies.clear();
   }
 
   /** Queues one PutRecords call for `batch`; its records' outcomes go to `outcomes`. */
@@ -110,7 +117,7 @@ export class Sender {
       if (r.expiresAt < earliestExpiry) earliestExpiry = r.expiresAt;
     }
     this.#counters.putRecordsRequests++;
-    const command = createPutRecordsCommand({ StreamName: target.streamName, StreamARN: target.streamARN, Records: entries });
+    const command = createPutRecordsCommand({ StreamName: target.streamName, StreamARN: target.streamARN, Records: entries }, this.#bodies);
     let output: { Records?: unknown } | undefined;
     let deadline = this.#requestTimeout;
     try {

@@ -7,6 +7,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { PutRecordsCommand, type KinesisClient, type PutRecordsCommandInput, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BodyPool } from '../../src/batching/body-pool.js';
 import { createPutRecordsCommand } from '../../src/batching/put-records-request.js';
 import { useKinesis } from '../support/harness.js';
 import { readStream } from '../support/read-stream.js';
@@ -124,11 +125,11 @@ describe('createPutRecordsCommand on the wire', () => {
     capture.server.close();
   });
 
-  /** Sends `input` once with the SDK's own command, once with ours; returns both requests as received. */
-  async function sendBoth(input: PutRecordsCommandInput): Promise<{ sdk: Captured; ours: Captured }> {
+  /** Sends `input` once with the SDK's own command, once with ours (its body from `bodies` if given); returns both requests as received. */
+  async function sendBoth(input: PutRecordsCommandInput, bodies?: BodyPool): Promise<{ sdk: Captured; ours: Captured }> {
     capture.requests.length = 0;
     const sdkAnswer = await client.send(new PutRecordsCommand(input));
-    const ourAnswer = await client.send(createPutRecordsCommand(input));
+    const ourAnswer = await client.send(createPutRecordsCommand(input, bodies));
     expect(ourAnswer.Records).toEqual(sdkAnswer.Records);
     const [sdk, ours] = capture.requests as [Captured, Captured];
     return { sdk, ours };
@@ -208,6 +209,53 @@ describe('createPutRecordsCommand on the wire', () => {
     const tampered = Buffer.from(ours.body);
     tampered[tampered.length - 3]! ^= 1;
     expect(signatures({ ...ours, body: tampered }).computed).not.toBe(sent);
+  });
+
+  it('writes each body into the memory of the body before it once that call was answered, with the bytes the SDK writes', async () => {
+    const bodies = new BodyPool();
+    const blocks: ArrayBufferLike[] = [];
+    const take = bodies.take.bind(bodies);
+    bodies.take = (length: number): Buffer => {
+      const body = take(length);
+      blocks.push(body.buffer);
+      return body;
+    };
+    // The first the largest, so that every later one fits its memory.
+    const inputs: PutRecordsCommandInput[] = [300, 200, 250, 120].map((size, n) => ({
+      StreamName: 's',
+      Records: Array.from({ length: 40 }, (_, i) => ({ PartitionKey: `call-${n}-key-${i}`, Data: data(size * 25 + i) })),
+    }));
+    for (const input of inputs) {
+      const { sdk, ours } = await sendBoth(input, bodies);
+      expect(ours.body.equals(sdk.body)).toBe(true);
+    }
+    expect(blocks).toHaveLength(inputs.length);
+    expect(new Set(blocks).size).toBe(1);
+    expect(bodies.freeCount).toBe(1);
+  });
+
+  it('keeps the body of a call that failed out of the pool', async () => {
+    const failing = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(500, { 'content-type': 'application/x-amz-json-1.1' });
+        res.end(JSON.stringify({ __type: 'InternalFailure', message: 'no' }));
+      });
+    });
+    await new Promise<void>((resolve) => failing.listen(0, '127.0.0.1', resolve));
+    const failingClient = localClient(`http://127.0.0.1:${(failing.address() as { port: number }).port}`);
+    try {
+      const bodies = new BodyPool();
+      const input = { StreamName: 's', Records: [{ PartitionKey: 'p', Data: data(200 * 1024) }] };
+      await expect(failingClient.send(createPutRecordsCommand(input, bodies))).rejects.toThrow();
+      expect(bodies.freeCount).toBe(0);
+      // The same call answered gives its body back.
+      await client.send(createPutRecordsCommand(input, bodies));
+      expect(bodies.freeCount).toBe(1);
+    } finally {
+      failingClient.destroy();
+      failing.close();
+    }
   });
 
   it("changes the command's middleware stack only, not the client's", async () => {
