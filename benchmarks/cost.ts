@@ -11,7 +11,7 @@
  * alternate the trees (A, B, A, B, …), each measurement in a fresh process, and the medians are
  * printed.
  * - `cpu`: `put()` with a promise each, 1,000 keys, a window of 50,000 unsettled records, yielding
- *   every 1,000 puts (as benchmarks/workload.ts drives it), against benchmarks/instant-kinesis.ts in
+ *   every 1,000 puts or MiB (as benchmarks/workload.ts drives it), against benchmarks/instant-kinesis.ts in
  *   a process of its own, over HTTP with shardline's own client. After a warm-up of a fifth of the
  *   count: `process.cpuUsage()` (user + system) per record, and how late the event loop ran a
  *   timer, p99/max (`watchLoop` in workload.ts).
@@ -31,7 +31,7 @@ import { fileURLToPath } from 'node:url';
 import type { KinesisProducer as Producer, ProducerOptions } from '../src/index.js';
 import { equalShards } from './instant-kinesis.js';
 import { startServer } from './processes.js';
-import { watchLoop } from './workload.js';
+import { putsPerTurn, watchLoop } from './workload.js';
 
 interface Options {
   size: number;
@@ -60,6 +60,7 @@ async function loadProducer(tree: string): Promise<new (options: ProducerOptions
 async function drive(producer: Producer, count: number, size: number, shared: boolean, window = Math.min(50_000, Math.floor((48 * 1024 * 1024) / size))): Promise<void> {
   const template = Buffer.alloc(size, 7);
   const keys = Array.from({ length: 1000 }, (_, k) => `key-${k}`);
+  const perTurn = putsPerTurn(size);
   let unsettled = 0;
   let wake: (() => void) | undefined;
   let failure: unknown;
@@ -79,7 +80,7 @@ async function drive(producer: Producer, count: number, size: number, shared: bo
     if (unsettled >= window) await new Promise<void>((r) => (wake = r));
     unsettled++;
     producer.put({ partitionKey: keys[i % 1000]!, data: shared ? template : Buffer.from(template) }).then(settled, failed);
-    if (i % 1000 === 999) await new Promise(setImmediate);
+    if (i % perTurn === perTurn - 1) await new Promise(setImmediate);
   }
   while (unsettled > 0) await new Promise<void>((r) => (wake = r));
   if (failure !== undefined) throw failure as Error;

@@ -12,7 +12,7 @@ import { startFaultProxy } from '../test/support/fault-proxy.js';
 import { localClient } from '../test/support/servers.js';
 import { equalShards } from './instant-kinesis.js';
 import { report } from './processes.js';
-import { drivePutAll, driveProducer, figures, recordMaker, round, watchLoop, yieldToLoop, type BenchRecord, type RunFigures } from './workload.js';
+import { drivePutAll, driveProducer, figures, putsPerTurn, recordMaker, round, watchLoop, yieldToLoop, type BenchRecord, type RunFigures } from './workload.js';
 
 /** Records of one size, written with 1,000 (or `keys`) partition keys. */
 interface Workload {
@@ -313,12 +313,13 @@ async function sendAggregated(client: KinesisClient, job: PlainJob, make: (i: nu
       };
       pump();
     });
+  const perTurn = putsPerTurn(job.size);
   const started = performance.now();
   for (; feeding < count; feeding++) {
     if (waiting.length > 0) await drained(false);
     fedAt[feeding] = performance.now();
     aggregator.aggregateRecords([make(from + feeding)], false);
-    if (feeding % 1000 === 999) await yieldToLoop();
+    if (feeding % perTurn === perTurn - 1) await yieldToLoop();
   }
   aggregator.flushBufferedRecords();
   seal();

@@ -88,8 +88,18 @@ export function watchLoop(): { stop(): LoopLateness } {
   };
 }
 
-/** Lets timers and I/O run: what a feeding loop awaits every 1,000 records. */
+/** Lets timers and I/O run: what a feeding loop awaits every {@link putsPerTurn} records. */
 export const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Records a feeding loop puts between two yields to the event loop: 1,000, or fewer so that a turn
+ * carries at most 1 MiB of data, as an application fed by reads from sockets or files gets it (a
+ * read brings tens of KiB). Yielding every 1,000 records whatever their size made the 10 KiB
+ * callers copy 10 MB in one turn, and the loop lag measured that burst of the caller's own.
+ */
+export function putsPerTurn(size: number): number {
+  return Math.max(1, Math.min(1000, Math.floor((1024 * 1024) / size)));
+}
 
 /**
  * Every how many records one has its latency timed. Timing a record takes two closures and a
@@ -102,8 +112,8 @@ const LATENCY_SAMPLE_EVERY = 16;
 
 /**
  * Puts `count` records through `producer` the way an application fed by I/O would: yielding to the
- * event loop every 1,000 puts (a long synchronous loop would starve the producer's timers and its
- * first shard-map load) and keeping at most `window` records (and `windowBytes` of data) unsettled,
+ * event loop every {@link putsPerTurn} puts (a long synchronous loop would starve the producer's
+ * timers and its first shard-map load) and keeping at most `window` records (and `windowBytes` of data) unsettled,
  * as an application with backpressure must. Every record gets a promise and a reaction of its
  * own; latency, put() to settle, is timed on every 16th record ({@link LATENCY_SAMPLE_EVERY}).
  *
@@ -119,6 +129,7 @@ export async function driveProducer(
   windowBytes: number,
 ): Promise<RunFigures> {
   const limit = Math.max(1, Math.min(window, Math.floor(windowBytes / size)));
+  const perTurn = putsPerTurn(size);
   const latencies = new Float64Array(Math.ceil(count / LATENCY_SAMPLE_EVERY));
   let unsettled = 0;
   let settled = 0;
@@ -164,7 +175,7 @@ export async function driveProducer(
     } else {
       producer.put(record).then(onSettled, onFailed);
     }
-    if (i % 1000 === 999) await yieldToLoop();
+    if (i % perTurn === perTurn - 1) await yieldToLoop();
   }
   if (settled < count) await done;
   const seconds = (performance.now() - started) / 1000;
