@@ -113,9 +113,10 @@ const LATENCY_SAMPLE_EVERY = 16;
 /**
  * Puts `count` records through `producer` the way an application fed by I/O would: yielding to the
  * event loop every {@link putsPerTurn} puts (a long synchronous loop would starve the producer's
- * timers and its first shard-map load) and keeping at most `window` records (and `windowBytes` of data) unsettled,
- * as an application with backpressure must. Every record gets a promise and a reaction of its
- * own; latency, put() to settle, is timed on every 16th record ({@link LATENCY_SAMPLE_EVERY}).
+ * timers and its first shard-map load) and keeping at most `window` records (and `windowBytes` of
+ * data) unsettled, as an application with backpressure must. Every record gets a promise and a
+ * reaction of its own; latency, put() to settle, is timed on every 16th record
+ * ({@link LATENCY_SAMPLE_EVERY}).
  *
  * Under saturation, mean latency ≈ window / throughput (Little's law): the window is reported
  * alongside the figures.
