@@ -2,8 +2,11 @@
  * A Kinesis endpoint that answers at once: HTTP/1.1 on 127.0.0.1, JSON 1.1 protocol,
  * DescribeStreamSummary (an ordinary provisioned stream: without it the producer does not aggregate),
  * ListShards with `shardCount` equal shards and PutRecords with success for every entry. It measures the
- * producer's own cost, not a server's, so it does as little as a correct answer allows: it parses
- * the body (a real server must too) but never decodes `Data`.
+ * producer's own cost, not a server's, so it does as little as a correct answer allows: it reads
+ * each entry's keys from the body's bytes ({@link putRecordsEntries}) and steps over `Data`
+ * without decoding it. A real endpoint's parsing runs on its own machines; here, parsing each
+ * body whole (`JSON.parse`) took ~23 ms of the 2 cores per 5 MiB call, CPU taken from the
+ * producer measured.
  */
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -29,8 +32,89 @@ function shardId(index: number): string {
 }
 
 interface PutEntry {
-  readonly PartitionKey: string;
-  readonly ExplicitHashKey?: string;
+  PartitionKey: string;
+  ExplicitHashKey?: string;
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/** The position of the quote that closes the JSON string opened at `open`. */
+function closingQuote(body: Buffer, open: number): number {
+  let at = body.indexOf(QUOTE, open + 1);
+  for (;;) {
+    if (at < 0) throw new Error('PutRecords body: unterminated string');
+    let backslashes = 0;
+    while (body[at - 1 - backslashes] === BACKSLASH) backslashes++;
+    if (backslashes % 2 === 0) return at;
+    at = body.indexOf(QUOTE, at + 1);
+  }
+}
+
+/** The JSON string from the quote at `open` to the one at `close` (a key's value: short), unescaped. */
+function jsonString(body: Buffer, open: number, close: number): string {
+  for (let i = open + 1; i < close; i++) if (body[i] === BACKSLASH) return JSON.parse(body.toString('utf8', open, close + 1)) as string;
+  return body.toString('utf8', open + 1, close);
+}
+
+const KEYS = ['Records', 'PartitionKey', 'ExplicitHashKey'] as const;
+type Key = (typeof KEYS)[number] | undefined;
+
+/** Which of {@link KEYS} the key between the quotes at `open` and `close` is, compared byte by byte (no string made). */
+function keyAt(body: Buffer, open: number, close: number): Key {
+  const length = close - open - 1;
+  next: for (const key of KEYS) {
+    if (key.length !== length) continue;
+    for (let i = 0; i < length; i++) if (body[open + 1 + i] !== key.charCodeAt(i)) continue next;
+    return key;
+  }
+  return undefined;
+}
+
+/**
+ * The `Records` entries of a PutRecords body (JSON 1.1), each with its keys, read by a tokenizer
+ * that jumps over every string with a native `indexOf` and decodes only the keys' values: the
+ * ~13 KiB of base64 `Data` of a 10 KiB record is never turned into a string.
+ */
+export function putRecordsEntries(body: Buffer): PutEntry[] {
+  const entries: PutEntry[] = [];
+  let depth = 0;
+  let inRecords = false;
+  let entry: Partial<PutEntry> = {};
+  let key: Key;
+  let expectKey = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i]!;
+    if (c === QUOTE) {
+      const end = closingQuote(body, i);
+      if (expectKey) {
+        key = keyAt(body, i, end);
+        expectKey = false;
+      } else if (inRecords && depth === 3 && (key === 'PartitionKey' || key === 'ExplicitHashKey')) {
+        entry[key] = jsonString(body, i, end);
+      }
+      i = end;
+    } else if (c === 0x7b /* { */) {
+      depth++;
+      expectKey = true;
+      if (inRecords && depth === 3) entry = {};
+    } else if (c === 0x7d /* } */) {
+      if (inRecords && depth === 3) {
+        if (entry.PartitionKey === undefined) throw new Error('PutRecords body: an entry without PartitionKey');
+        entries.push(entry as PutEntry);
+      }
+      depth--;
+    } else if (c === 0x5b /* [ */) {
+      depth++;
+      if (depth === 2 && key === 'Records') inRecords = true;
+    } else if (c === 0x5d /* ] */) {
+      if (depth === 2) inRecords = false;
+      depth--;
+    } else if (c === 0x2c /* , */) {
+      expectKey = depth === 1 || (inRecords && depth === 3);
+    }
+  }
+  return entries;
 }
 
 /**
@@ -59,8 +143,7 @@ export async function startInstantKinesis(shardCount = 4): Promise<{ endpoint: s
       let status = 200;
       let answer: unknown;
       if (target.endsWith('.PutRecords')) {
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { Records: PutEntry[] };
-        const records = body.Records.map((entry) => ({
+        const records = putRecordsEntries(Buffer.concat(chunks)).map((entry) => ({
           ShardId: shardOf(entry),
           SequenceNumber: `49${String(++sequence).padStart(54, '0')}`,
         }));
