@@ -39,8 +39,8 @@ export interface StreamRouterOptions {
   readonly settlement: Settlement;
   /** Asks for a call of {@link StreamRouter.due} no later than `deadline`. */
   readonly wakeAt: (deadline: number) => void;
-  /** Whether a flush is under way: records then leave the buffers without waiting. */
-  readonly flushing: () => boolean;
+  /** Whether records leave the buffers without waiting: a flush is under way, or the producer is at its bounds. */
+  readonly sendAtOnce: () => boolean;
 }
 
 /**
@@ -59,7 +59,7 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
   readonly #retries: RetryScheduler;
   readonly #settlement: Settlement;
   readonly #wakeAt: (deadline: number) => void;
-  readonly #flushing: () => boolean;
+  readonly #sendAtOnce: () => boolean;
   readonly #shards = new Map<string, ShardBuffer>();
   readonly #collector: Collector<KinesisRecord>;
   #collectorDeadline = Infinity;
@@ -86,7 +86,7 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
     this.#retries = options.retries;
     this.#settlement = options.settlement;
     this.#wakeAt = options.wakeAt;
-    this.#flushing = options.flushing;
+    this.#sendAtOnce = options.sendAtOnce;
     this.#collector = new Collector<KinesisRecord>(options.config);
     this.#held = new HeldRecords({
       // Not learned in time: they go raw, as the KPL sends records while it has no shard map.
@@ -107,7 +107,7 @@ export class StreamRouter implements RecordRouter, SendOutcomes {
       this.#held.hold(record, t + this.#config.requestTimeout);
       return;
     }
-    const deadline = this.#flushing() ? t : t + this.#config.recordMaxBufferedTime;
+    const deadline = this.#sendAtOnce() ? t : t + this.#config.recordMaxBufferedTime;
     const capabilities = view.capabilities;
     if (capabilities !== undefined && record.size > capabilities.maxRecordSize) {
       this.#settlement.fail(record, 'ValidationError', `data + partitionKey is ${record.size} bytes; the stream takes ${capabilities.maxRecordSize}`);

@@ -222,6 +222,29 @@ describe('backpressure', () => {
     expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
     expect(await readBackTally(streamName, sent)).toEqual({ missing: [], duplicates: 0 });
   }, 60_000);
+
+  it('sends what it holds at once while callers wait for room, not at recordMaxBufferedTime', async () => {
+    const streamName = await kinesis.newStream(2);
+    const recordMaxBufferedTime = 60_000;
+    const producer = new KinesisProducer({ streamName, client: localClient(kinesis.proxy.endpoint), maxOutstandingRecords: 100, recordMaxBufferedTime });
+    const count = 1000;
+    const promises: Promise<PutResult>[] = [];
+    const started = performance.now();
+    // Ten times the bound, each put after ready(): every batch must leave once the producer is
+    // full, since nothing more can join it; held until its deadline, the first would take a minute.
+    for (let i = 0; i < count; i++) {
+      await producer.ready();
+      promises.push(producer.put({ partitionKey: `k${i % 50}`, data: `${i}|` }));
+    }
+    const fedMs = performance.now() - started;
+    // The last batch never filled the producer: it waits for its deadline, or a flush.
+    await producer.flush();
+    const results = await Promise.allSettled(promises);
+    await producer.close();
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    expect(fedMs).toBeLessThan(recordMaxBufferedTime / 2);
+    expect(await readBackTally(streamName, count)).toEqual({ missing: [], duplicates: 0 });
+  }, 60_000);
 });
 
 describe('stream capabilities', () => {
