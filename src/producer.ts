@@ -350,6 +350,9 @@ export class KinesisProducer {
 
   #fail(record: PendingRecord, code: string, message: string): void {
     if (!this.#settle(record)) return;
+    // An expired record that was tried says why its tries failed, wherever its TTL ran out.
+    const last = record.attempts?.[record.attempts.length - 1];
+    if (code === 'Expired' && last?.errorCode !== undefined) message += `; last error ${last.errorCode}: ${last.errorMessage ?? ''}`;
     this.#counters.userRecordsFailed++;
     if (code === 'Expired') this.#counters.userRecordsExpired++;
     const metrics = record.stream.metrics;

@@ -44,7 +44,7 @@ export interface SendOutcomes {
   failed(record: KinesisRecord, failure: Failure, start: number, end: number): void;
   /** A failed attempt that decided nothing: the request was refused as invalid and is being split. */
   attempted(record: KinesisRecord, failure: Failure, start: number, end: number): void;
-  /** The record's TTL ran out before it could be sent; `t` is now. */
+  /** The record's TTL ran out while it waited to be sent; `t` is now. */
   expired(record: KinesisRecord, t: number, message: string): void;
   /** The stream refused a request as invalid: its limits may have changed. */
   invalidRequest(): void;
@@ -247,7 +247,7 @@ function dropExpired(batch: KinesisRecord[], t: number, outcomes: SendOutcomes):
       continue;
     }
     live ??= batch.slice(0, i);
-    outcomes.expired(record, t, 'recordTtl ran out before the record could be sent');
+    outcomes.expired(record, t, 'recordTtl ran out while the record waited to be sent');
   }
   return live ?? batch;
 }

@@ -75,7 +75,7 @@ export class RetryScheduler {
     const retryAt = end + this.#policy.backoff(attempts);
     const retry: PendingRecord[] = [];
     for (const user of userRecordsWithData(record)) {
-      if (retryAt >= user.expiresAt) this.#fail(user, 'Expired', `recordTtl ran out; last error ${failure.code}: ${failure.message}`);
+      if (retryAt >= user.expiresAt) this.#fail(user, 'Expired', 'recordTtl would run out before the next attempt');
       else retry.push(user);
     }
     if (retry.length === 0) return;

@@ -134,6 +134,10 @@ describe('KinesisProducer under faults', () => {
       expect(failure.attempts.filter((a) => a.success || (a.errorCode !== 'ProvisionedThroughputExceededException' && !cutByTtl(a)))).toEqual([]);
       expect(failure.message).toContain(failure.partitionKey);
       expect(failure.message).not.toContain('payload');
+      // Wherever its TTL ran out (before a retry, waiting for the rate limit or to be sent), the
+      // error says what its tries met.
+      const last = failure.attempts.at(-1)!;
+      expect(failure.message).toContain(`; last error ${last.errorCode}: ${last.errorMessage}`);
     }
     expect(outcome.readBack.size).toBe(0);
   });
@@ -153,6 +157,39 @@ describe('KinesisProducer under faults', () => {
     expect(outcome.missing).toEqual([]);
     const invalid = outcome.results.filter((r) => r.attempts.some((a) => a.errorCode === 'InvalidResponse'));
     expect(invalid.length).toBeGreaterThan(0);
+  });
+
+  it('names the last error of a tried record whose TTL runs out while it waits to be sent again', async () => {
+    const streamName = `faults-${++streams}`;
+    await createStream(kinesis.admin, streamName, 2);
+    const producer = new KinesisProducer({
+      streamName,
+      client: localClient(kinesis.proxy.endpoint),
+      maxConnections: 1,
+      recordMaxBufferedTime: 1,
+      recordTtl: 2000,
+      retryMinBackoff: 400,
+      retryMaxBackoff: 400,
+    });
+    // First try: every entry throttled. Then the only connection hangs on a later call, and the
+    // first records' retry waits behind it until their TTL has run out.
+    kinesis.proxy.setFaults({ entryFailureRate: 1 });
+    const tried = Array.from({ length: 5 }, (_, i) => producer.put({ partitionKey: `tried-${i}`, data: `${i}|` }).catch((e: unknown) => e));
+    // The first call is answered (its entries counted) well before the retries' backoff ends.
+    while ((kinesis.proxy.stats.entriesFailed.ProvisionedThroughputExceededException ?? 0) === 0) await new Promise((r) => setTimeout(r, 5));
+    kinesis.proxy.setFaults({ entryFailureRate: 0, stall: { rate: 1 } });
+    const later = Array.from({ length: 5 }, (_, i) => producer.put({ partitionKey: `later-${i}`, data: `${5 + i}|` }).catch((e: unknown) => e));
+    const errors = await Promise.all(tried);
+    await Promise.all(later);
+    await producer.close();
+    kinesis.proxy.clearFaults();
+    for (const error of errors) {
+      expect(error).toBeInstanceOf(UserRecordFailedError);
+      const failure = error as UserRecordFailedError;
+      expect(failure.errorCode).toBe('Expired');
+      expect(failure.attempts.map((a) => a.errorCode)).toEqual(['ProvisionedThroughputExceededException']);
+      expect(failure.message).toMatch(/recordTtl ran out while the record waited to be sent; last error ProvisionedThroughputExceededException: /);
+    }
   });
 
   it('settles records by their recordTtl when the endpoint hangs, not recordTtl + requestTimeout', async () => {
