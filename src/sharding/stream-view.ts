@@ -165,6 +165,8 @@ export class StreamView {
         this.#capabilitiesError = error instanceof Error ? error : new Error(String(error));
         this.#capabilityReads++;
         if (failure.kind === 'credentials') this.#warnUnaggregated(failure, 'its credentials were refused or unavailable; retrying');
+        // A timeout or an answer that cannot be read sends records raw as surely as a refusal does.
+        else if (isRetriable(failure.kind)) this.#warnUnaggregated(failure, `${failure.message}; retrying`);
         if (!isRetriable(failure.kind)) {
           this.#capabilitiesLoading = false;
           this.#warnUnaggregated(
@@ -194,7 +196,8 @@ export class StreamView {
   }
 
   /**
-   * E.g. no kinesis:DescribeStreamSummary permission, or credentials refused: records go out raw,
+   * E.g. no kinesis:DescribeStreamSummary permission, credentials refused, or an endpoint that does
+   * not answer (or not in a way that can be read): records go out raw,
    * and that is said loudly once, naming the cause, as throughput can drop by an order of
    * magnitude; {@link status} keeps the error.
    */

@@ -282,6 +282,25 @@ describe('stream capabilities', () => {
     expect(await readBackTally(streamName, 300)).toEqual({ missing: [], duplicates: 0 });
   });
 
+  it('says so as well when the capabilities cannot be read because the endpoint does not answer, and aggregates once it does', async () => {
+    const streamName = await kinesis.newStream(2);
+    kinesis.proxy.setFaults({ stall: { count: 1, operations: ['DescribeStreamSummary'] } });
+    const warnings: (Error & { code?: string })[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning);
+    process.on('warning', onWarning);
+    const producer = new KinesisProducer({ streamName, client: localClient(kinesis.proxy.endpoint), requestTimeout: 500 });
+    const first = await Promise.all(Array.from({ length: 100 }, (_, i) => producer.put({ partitionKey: `k${i % 10}`, data: `${i}|stalled` })));
+    process.off('warning', onWarning);
+    expect(warnings.filter((w) => w.code === 'SHARDLINE_UNAGGREGATED').map((w) => w.message)).toEqual([expect.stringContaining('(RequestTimeout)')]);
+    expect(first.every((r) => !r.aggregated)).toBe(true);
+    // The read is retried after a backoff (1 s): from then on the stream is aggregated for.
+    while (producer.streamStatus()?.aggregating !== true) await sleep(50);
+    const later = await Promise.all(Array.from({ length: 100 }, (_, i) => producer.put({ partitionKey: `k${i % 10}`, data: `${100 + i}|answered` })));
+    await producer.close();
+    expect(later.some((r) => r.aggregated)).toBe(true);
+    expect(await readBackTally(streamName, 200)).toEqual({ missing: [], duplicates: 0 });
+  });
+
   it('reads the capabilities again when the stream\'s shards change, and aggregates from then on', async () => {
     const streamName = await kinesis.newStream(1);
     kinesis.proxy.setFaults({ requestFailure: { kind: 'AccessDeniedException', rate: 1, operations: ['DescribeStreamSummary'] } });
