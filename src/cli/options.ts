@@ -47,16 +47,49 @@ const PRODUCER_FLAGS = Object.fromEntries(
   [...TEXT_OPTIONS, ...DEFAULTED].map((option) => [flagOf(option), { type: 'string' as const }]),
 );
 
-/** Reads a flag's text as the type of the option's default. */
-function typed(option: DefaultedOption, text: string): number | boolean {
+/** The values a text option takes, where there are few: shown in `--help` instead of `TEXT`. */
+const CHOICES: Partial<Record<DefaultedOption, string>> = {
+  metricsLevel: 'none|summary|detailed',
+  metricsGranularity: 'global|stream|shard',
+};
+
+/** How `--help` shows a flag's value: by the type of the option's default. */
+function placeholder(option: DefaultedOption): string {
+  const value: unknown = DEFAULTS[option];
+  if (typeof value === 'boolean') return 'true|false';
+  if (typeof value === 'number') return 'N';
+  if (Array.isArray(value)) return 'JSON';
+  return CHOICES[option] ?? 'TEXT';
+}
+
+/**
+ * Reads a flag's text as the type of the option's default: a boolean, a number, a JSON array
+ * (`--additional-metrics-dimensions '[{"name":"App","value":"api","granularity":"global"}]'`), or
+ * the text itself. The producer checks the value as it checks its options.
+ */
+function typed(option: DefaultedOption, text: string): unknown {
   const flag = `--${flagOf(option)}`;
-  if (typeof DEFAULTS[option] === 'boolean') {
+  const kind = placeholder(option);
+  if (kind === 'true|false') {
     if (text === 'true' || text === 'false') return text === 'true';
     throw new ValidationError(flag, 'true or false', `got ${JSON.stringify(text)}`);
   }
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value)) throw new ValidationError(flag, 'a number', `got ${JSON.stringify(text)}`);
-  return value;
+  if (kind === 'N') {
+    const value = Number(text);
+    if (text.trim() === '' || !Number.isFinite(value)) throw new ValidationError(flag, 'a number', `got ${JSON.stringify(text)}`);
+    return value;
+  }
+  if (kind === 'JSON') {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      value = undefined;
+    }
+    if (!Array.isArray(value)) throw new ValidationError(flag, 'a JSON array', `got ${JSON.stringify(text)}`);
+    return value;
+  }
+  return text;
 }
 
 /** The producer options of a JSON config file: an object of ProducerOptions names only. */
@@ -118,9 +151,8 @@ export function parseCommandLine(args: readonly string[]): CliOptions {
 /** The `--help` text; producer options are listed from DEFAULTS with their defaults. */
 export function helpText(): string {
   const producerFlags = DEFAULTED.map((option) => {
-    const value = DEFAULTS[option];
-    const kind = typeof value === 'boolean' ? 'true|false' : 'N';
-    return `  --${flagOf(option)} ${kind}`.padEnd(40) + `${option} (default ${value})`;
+    const value: unknown = DEFAULTS[option];
+    return `  --${flagOf(option)} ${placeholder(option)} `.padEnd(40) + `${option} (default ${Array.isArray(value) ? JSON.stringify(value) : String(value)})`;
   });
   return `Usage: shardline --stream-name NAME [options] [FILE...]
 

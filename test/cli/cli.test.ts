@@ -156,6 +156,20 @@ describe('shardline CLI', () => {
     expect(JSON.parse(unaggregated.stdout)).toMatchObject({ put: 300, kinesisRecordsPut: 300 });
     const aggregated = await runCli(['--config', config, '--aggregation-enabled', 'true', '--partition-key', 'k', '--json'], lines(0, 300));
     expect((JSON.parse(aggregated.stdout) as { kinesisRecordsPut: number }).kinesisRecordsPut).toBeLessThan(300);
+    // Options whose values are text or a list take them as such, not as numbers.
+    const dimensions = JSON.stringify([{ name: 'App', value: 'shipper', granularity: 'global' }]);
+    const textual = await runCli(
+      ['--config', config, '--metrics-level', 'summary', '--metrics-granularity', 'stream', '--metrics-namespace', 'Shipper', '--additional-metrics-dimensions', dimensions, '--json'],
+      lines(300, 400),
+    );
+    expect(textual.code).toBe(0);
+    expect(JSON.parse(textual.stdout)).toMatchObject({ put: 100 });
+    const notAList = await runCli(['--config', config, '--additional-metrics-dimensions', 'App=shipper'], lines(0, 1));
+    expect(notAList.code).toBe(2);
+    expect(notAList.stderr).toContain('--additional-metrics-dimensions');
+    const notALevel = await runCli(['--config', config, '--metrics-level', 'verbose'], lines(0, 1));
+    expect(notALevel.code).toBe(2);
+    expect(notALevel.stderr).toContain('metricsLevel');
   });
 
   it('exits 2 with a message naming the flag on bad usage', async () => {
