@@ -157,11 +157,12 @@ async function readBack(tag: string): Promise<number> {
 }
 
 describe('the packed tarball, installed', () => {
-  it('ships LICENSE, the docs the README links to, and dist with its third-party licenses', () => {
+  it('ships LICENSE, every file the README links to, and dist with its third-party licenses', () => {
     const root = join(newest, 'node_modules', 'shardline');
     expect(readFileSync(join(root, 'LICENSE'), 'utf8')).toContain('Apache License');
     const readme = readFileSync(join(root, 'README.md'), 'utf8');
-    const links = [...readme.matchAll(/\]\((docs\/[^)#]+)/g)].map((match) => match[1]!);
+    const links = [...readme.matchAll(/\]\((?!https?:)([^)#]+)/g)].map((match) => match[1]!);
+    expect(links.filter((link) => link.startsWith('examples/')).length).toBeGreaterThan(0);
     expect(links.length).toBeGreaterThan(0);
     for (const link of links) expect(() => readFileSync(join(root, link))).not.toThrow();
     expect(readFileSync(join(root, 'dist/esm/THIRD-PARTY-LICENSES.md'), 'utf8')).toContain('protobufjs');
