@@ -53,33 +53,40 @@ const CHOICES: Partial<Record<DefaultedOption, string>> = {
   metricsGranularity: 'global|stream|shard',
 };
 
-/** How `--help` shows a flag's value: by the type of the option's default. */
-function placeholder(option: DefaultedOption): string {
+/** What a producer option's flag takes, by the type of its default. */
+function kindOf(option: DefaultedOption): 'boolean' | 'number' | 'list' | 'text' {
   const value: unknown = DEFAULTS[option];
-  if (typeof value === 'boolean') return 'true|false';
-  if (typeof value === 'number') return 'N';
-  if (Array.isArray(value)) return 'JSON';
-  return CHOICES[option] ?? 'TEXT';
+  if (typeof value === 'boolean') return 'boolean';
+  if (typeof value === 'number') return 'number';
+  return Array.isArray(value) ? 'list' : 'text';
+}
+
+/** How `--help` shows a flag's value. */
+function placeholder(option: DefaultedOption): string {
+  const kind = kindOf(option);
+  if (kind === 'boolean') return 'true|false';
+  if (kind === 'number') return 'N';
+  return kind === 'list' ? 'JSON' : (CHOICES[option] ?? 'TEXT');
 }
 
 /**
- * Reads a flag's text as the type of the option's default: a boolean, a number, a JSON array
+ * Reads a flag's text as its option's kind: a boolean, a number, a JSON array
  * (`--additional-metrics-dimensions '[{"name":"App","value":"api","granularity":"global"}]'`), or
  * the text itself. The producer checks the value as it checks its options.
  */
 function typed(option: DefaultedOption, text: string): unknown {
   const flag = `--${flagOf(option)}`;
-  const kind = placeholder(option);
-  if (kind === 'true|false') {
+  const kind = kindOf(option);
+  if (kind === 'boolean') {
     if (text === 'true' || text === 'false') return text === 'true';
     throw new ValidationError(flag, 'true or false', `got ${JSON.stringify(text)}`);
   }
-  if (kind === 'N') {
+  if (kind === 'number') {
     const value = Number(text);
     if (text.trim() === '' || !Number.isFinite(value)) throw new ValidationError(flag, 'a number', `got ${JSON.stringify(text)}`);
     return value;
   }
-  if (kind === 'JSON') {
+  if (kind === 'list') {
     let value: unknown;
     try {
       value = JSON.parse(text);

@@ -164,19 +164,10 @@ export class StreamView {
         const failure = classifyRequestError(error);
         this.#capabilitiesError = error instanceof Error ? error : new Error(String(error));
         this.#capabilityReads++;
-        if (failure.kind === 'credentials') this.#warnUnaggregated(failure, 'its credentials were refused or unavailable; retrying');
-        // A timeout or an answer that cannot be read sends records raw as surely as a refusal does.
-        else if (isRetriable(failure.kind)) this.#warnUnaggregated(failure, `${failure.message}; retrying`);
+        // Any failure sends records raw, a timeout or an answer that cannot be read as surely as a refusal.
+        this.#warnUnaggregated(failure, unaggregatedCause(failure));
         if (!isRetriable(failure.kind)) {
           this.#capabilitiesLoading = false;
-          this.#warnUnaggregated(
-            failure,
-            failure.code === 'AccessDeniedException'
-              ? 'needs kinesis:DescribeStreamSummary'
-              : failure.code === 'ClientConfigError'
-                ? `the client's settings were rejected: ${failure.message}`
-                : 'it could not be described',
-          );
         } else {
           setTimeout(() => {
             this.#capabilitiesLoading = false;
@@ -210,4 +201,13 @@ export class StreamView {
       { code: 'SHARDLINE_UNAGGREGATED' },
     );
   }
+}
+
+/** Why a stream's records go out unaggregated after `failure`, and whether it is retried. */
+function unaggregatedCause(failure: Failure): string {
+  if (failure.kind === 'credentials') return 'its credentials were refused or unavailable; retrying';
+  if (isRetriable(failure.kind)) return `${failure.message}; retrying`;
+  if (failure.code === 'AccessDeniedException') return 'needs kinesis:DescribeStreamSummary';
+  if (failure.code === 'ClientConfigError') return `the client's settings were rejected: ${failure.message}`;
+  return 'it could not be described';
 }

@@ -24,8 +24,8 @@ interface Outcome {
   readonly elapsedMs: number;
 }
 
-/** Puts `count` records through the proxy with the given faults, then reads the stream back directly. */
-async function produce(count: number, faults: Partial<Faults>, options: Partial<ProducerOptions> = {}): Promise<Outcome> {
+/** A new stream of 2 shards, and a producer writing to it through the proxy (short backoffs unless `options` say otherwise). */
+async function producerOnNewStream(options: Partial<ProducerOptions> = {}): Promise<{ streamName: string; producer: KinesisProducer }> {
   const streamName = `faults-${++streams}`;
   await createStream(kinesis.admin, streamName, 2);
   const producer = new KinesisProducer({
@@ -35,6 +35,12 @@ async function produce(count: number, faults: Partial<Faults>, options: Partial<
     retryMaxBackoff: 200,
     ...options,
   });
+  return { streamName, producer };
+}
+
+/** Puts `count` records through the proxy with the given faults, then reads the stream back directly. */
+async function produce(count: number, faults: Partial<Faults>, options: Partial<ProducerOptions> = {}): Promise<Outcome> {
+  const { streamName, producer } = await producerOnNewStream(options);
   const described = JSON.stringify(faults); // the proxy counts triggers down in place
   kinesis.proxy.setFaults(faults);
   const started = performance.now();
@@ -160,17 +166,7 @@ describe('KinesisProducer under faults', () => {
   });
 
   it('names the last error of a tried record whose TTL runs out while it waits to be sent again', async () => {
-    const streamName = `faults-${++streams}`;
-    await createStream(kinesis.admin, streamName, 2);
-    const producer = new KinesisProducer({
-      streamName,
-      client: localClient(kinesis.proxy.endpoint),
-      maxConnections: 1,
-      recordMaxBufferedTime: 1,
-      recordTtl: 2000,
-      retryMinBackoff: 400,
-      retryMaxBackoff: 400,
-    });
+    const { producer } = await producerOnNewStream({ maxConnections: 1, recordMaxBufferedTime: 1, recordTtl: 2000, retryMinBackoff: 400, retryMaxBackoff: 400 });
     // First try: every entry throttled. Then the only connection hangs on a later call, and the
     // first records' retry waits behind it until their TTL has run out.
     kinesis.proxy.setFaults({ entryFailureRate: 1 });
